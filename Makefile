@@ -1,0 +1,39 @@
+# Everyday commands. The two a new machine needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PORT ?= 8000
+BIN := $(VENV)/bin
+# Local servers used by the MariaDB/PostgreSQL test tiers unless already set.
+export DEPLOYKIT_TEST_MARIADB_URL ?= mysql://root@127.0.0.1:3306/test
+export DEPLOYKIT_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+
+.PHONY: demo test venv lint docs clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[test,postgres,docs]" "whitenoise>=6.6"
+	@$(BIN)/python -m pip install -q -e ".[mariadb]" || \
+	  echo "note: mysqlclient did not build (apt-get install libmariadb-dev pkg-config); the mariadb tier will be skipped"
+	touch $@
+
+# The main job on the embedded default: the example site on SQLite, dockerized,
+# served by gunicorn.
+demo: venv
+	cd example_project && PATH="$(CURDIR)/$(BIN):$$PATH" sh ./demo.sh $(PORT)
+
+# The whole test suite; tiers whose service is missing are skipped with a reason.
+test: venv
+	$(BIN)/python -m pytest
+
+lint: venv
+	$(BIN)/ruff check django_deploykit tests example_project benchmarks
+	$(BIN)/ruff format --check django_deploykit tests example_project benchmarks
+
+docs: venv
+	$(BIN)/sphinx-build -W -q -b html docs docs/_build/html
+
+clean:
+	rm -rf $(VENV) docs/_build build dist *.egg-info

@@ -1,0 +1,282 @@
+"""Benchmark of ``manage.py dbcopy`` (SQLite -> MariaDB) against dumpdata+loaddata and
+against the server's own bulk path (export to files + LOAD DATA LOCAL INFILE), in one run.
+
+    .venv/bin/python benchmarks/dbcopy.py                 # 205 200 rows, all three methods
+    .venv/bin/python benchmarks/dbcopy.py --scale 5 --only dbcopy   # ~1M rows, memory check
+
+The dataset: 200 tags, 5 000 authors, 50 000 books (1 KB text with accents and emoji,
+datetimes with microseconds, decimals) and 150 000 book-tag rows, times --scale.
+Each method runs in its own process, which reports its wall time and peak RSS.
+MariaDB: DEPLOYKIT_BENCH_MARIADB_URL (default mysql://root@127.0.0.1:3306); scratch
+databases deploykit_bench_* are created and dropped. LOAD DATA LOCAL needs the server's
+local_infile ON: the script turns it on with SET GLOBAL when it is off, and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER = os.environ.get("DEPLOYKIT_BENCH_MARIADB_URL", "mysql://root@127.0.0.1:3306").rstrip("/")
+APP_TABLES = ["dbcopy_app_tag", "dbcopy_app_author", "dbcopy_app_book", "dbcopy_app_book_tags"]
+
+
+def setup_django(source: str, target: str | None = None) -> None:
+    import dj_database_url
+    import django
+    from django.conf import settings
+
+    sys.path.insert(0, str(ROOT))
+    databases = {"default": dj_database_url.parse(f"sqlite:///{source}")}
+    if target:
+        databases["target"] = dj_database_url.parse(f"{SERVER}/{target}")
+        databases["target"]["OPTIONS"] = {"charset": "utf8mb4", "local_infile": 1}
+    settings.configure(
+        INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth",
+                        "django_deploykit", "tests.dbcopy_app"],
+        DATABASES=databases, USE_TZ=True, SECRET_KEY="bench",
+        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+    )  # fmt: skip
+    django.setup()
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --- children: one method each, reporting {"seconds", "peak_mb", ...} as JSON -----------
+def child_build(source: str, scale: int) -> dict:
+    from django.core.management import call_command
+
+    setup_django(source)
+    call_command("migrate", verbosity=0)
+    tags, authors, books = 200, 5000 * scale, 50000 * scale
+    body = "Ça déménage: naïve café, 🎉 emoji, «quotes» and plain words. " * 16  # ~1 KB
+    db = sqlite3.connect(source)
+    with db:
+        db.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < ?) "
+            "INSERT INTO dbcopy_app_tag (id, name) SELECT i, 'tag ' || i FROM n",
+            [tags],
+        )
+        db.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < ?) "
+            "INSERT INTO dbcopy_app_author (id, name) SELECT i, 'Autör ' || i FROM n",
+            [authors],
+        )
+        db.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < ?) "
+            "INSERT INTO dbcopy_app_book (id, author_id, title, body, price, published) "
+            "SELECT i, 1 + i % ?, 'Book ' || i, ? || i, (i % 100000) / 100.0 + 0.99, "
+            "printf('2024-%02d-%02d %02d:%02d:%02d.%06d', 1 + i % 12, 1 + i % 28, i % 24, "
+            "i % 60, (i / 60) % 60, (i * 7919) % 1000000) FROM n",
+            [books, authors, body],
+        )
+        db.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i+1 FROM n WHERE i < ?) "
+            "INSERT INTO dbcopy_app_book_tags (book_id, tag_id) "
+            "SELECT 1 + i / 3, 1 + (i + (i / 3) * 7) % ? FROM n",
+            [books * 3 - 1, tags],
+        )
+    db.close()
+    return {"rows": tags + authors + books + books * 3}  # fmt: skip
+
+
+def child_dbcopy(source: str, target: str, verify: bool) -> dict:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    setup_django(source, target)
+    out = StringIO()
+    started = time.perf_counter()
+    argv = ["--from", "default", "--to", "target", "--json", "-v", "0"]
+    call_command("dbcopy", *argv, *([] if verify else ["--no-verify"]), stdout=out)
+    seconds = time.perf_counter() - started
+    report = json.loads(out.getvalue())
+    assert report["ok"], report
+    copy_seconds = sum(t["seconds"] for t in report["tables"])
+    return {"seconds": seconds, "copy_seconds": copy_seconds, "peak_mb": peak_mb()}
+
+
+def child_dumpdata(source: str, fixture: str) -> dict:
+    from django.core.management import call_command
+
+    setup_django(source)
+    started = time.perf_counter()
+    call_command("dumpdata", "dbcopy_app", output=fixture, verbosity=0)
+    return {"seconds": time.perf_counter() - started, "peak_mb": peak_mb()}
+
+
+def child_loaddata(source: str, target: str, fixture: str) -> dict:
+    from django.core.management import call_command
+
+    setup_django(source, target)
+    started = time.perf_counter()
+    call_command("loaddata", fixture, database="target", verbosity=0)
+    return {"seconds": time.perf_counter() - started, "peak_mb": peak_mb()}
+
+
+def _tsv(value: object) -> str:
+    if value is None:
+        return "\\N"
+    text = str(value)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\0", "\\0")
+
+
+def child_infile(source: str, target: str, workdir: str) -> dict:
+    """The server's bulk path: export each table to a TSV file, LOAD DATA LOCAL INFILE it."""
+    setup_django(source, target)
+    from django.db import connections
+
+    started = time.perf_counter()
+    db = sqlite3.connect(source)
+    files = []
+    for table in APP_TABLES:
+        cursor = db.execute(f"SELECT * FROM {table} ORDER BY 1")
+        columns = [d[0] for d in cursor.description]
+        path = Path(workdir) / f"{table}.tsv"
+        with open(path, "w", encoding="utf-8", newline="\n") as f:
+            while rows := cursor.fetchmany(10000):
+                f.writelines("\t".join(map(_tsv, row)) + "\n" for row in rows)
+        files.append((table, columns, path))
+    exported = time.perf_counter()
+    conn = connections["target"]
+    with conn.cursor() as cursor:
+        cursor.execute("SET foreign_key_checks = 0")
+        for table, columns, path in files:
+            cursor.execute(
+                f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE {table} CHARACTER SET utf8mb4 "
+                f"({', '.join(f'`{c}`' for c in columns)})"
+            )
+        cursor.execute("SET foreign_key_checks = 1")
+    loaded = time.perf_counter()
+    return {"seconds": loaded - started, "load_seconds": loaded - exported, "peak_mb": peak_mb()}
+
+
+CHILDREN = {"build": child_build, "dbcopy": child_dbcopy, "dumpdata": child_dumpdata,
+            "loaddata": child_loaddata, "infile": child_infile}  # fmt: skip
+
+
+# --- the parent ------------------------------------------------------------------------
+def run_child(name: str, *args: object) -> dict:
+    cmd = [sys.executable, __file__, "--child", name, json.dumps(list(args))]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
+    if result.returncode:
+        sys.exit(f"{name} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def admin(sql: str) -> list:
+    import dj_database_url
+    import MySQLdb
+
+    cfg = dj_database_url.parse(SERVER + "/mysql")
+    conn = MySQLdb.connect(host=cfg["HOST"] or "127.0.0.1", port=int(cfg["PORT"] or 3306),
+                           user=cfg["USER"], password=cfg["PASSWORD"] or "")  # fmt: skip
+    try:
+        cursor = conn.cursor()
+        cursor.execute(sql)
+        return list(cursor.fetchall())
+    finally:
+        conn.close()
+
+
+def fresh_target(name: str, source: str) -> str:
+    admin(f"DROP DATABASE IF EXISTS {name}")
+    admin(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+    run_child("migrate_target", source, name)
+    return name
+
+
+def child_migrate_target(source: str, target: str) -> dict:
+    from django.core.management import call_command
+
+    setup_django(source, target)
+    call_command("migrate", database="target", verbosity=0)
+    return {}
+
+
+CHILDREN["migrate_target"] = child_migrate_target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=int, default=1, help="dataset size, 1 = 205 200 rows")
+    parser.add_argument("--only", choices=["dbcopy", "all"], default="all")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("args", nargs="?", help=argparse.SUPPRESS)
+    opts = parser.parse_args()
+    if opts.child:
+        print(json.dumps(CHILDREN[opts.child](*json.loads(opts.args))))
+        return
+
+    [(local_infile,)] = admin("SELECT @@local_infile")
+    if not local_infile and opts.only == "all":
+        admin("SET GLOBAL local_infile = 1")
+        print("note: turned on local_infile on the server (SET GLOBAL local_infile = 1)")
+    [(version, packet)] = admin("SELECT VERSION(), @@max_allowed_packet")
+    work = tempfile.mkdtemp(prefix="deploykit_bench_")
+    source = f"{work}/source.sqlite3"
+    t = time.perf_counter()
+    rows = run_child("build", source, opts.scale)["rows"]
+    size = os.path.getsize(source) / 1e6
+    print(
+        f"dataset: {rows:,} rows in SQLite ({size:.0f} MB), built in "
+        f"{time.perf_counter() - t:.1f} s; MariaDB {version}, max_allowed_packet {packet}"
+    )
+    results = {}
+    try:
+        for verify in (False, True):
+            target = fresh_target("deploykit_bench_dbcopy", source)
+            label = "dbcopy" + ("" if verify else " --no-verify")
+            results[label] = run_child("dbcopy", source, target, verify)
+        if opts.only == "all":
+            target = fresh_target("deploykit_bench_infile", source)
+            results["export + LOAD DATA LOCAL INFILE"] = run_child("infile", source, target, work)
+            fixture = f"{work}/dump.json"
+            dump = run_child("dumpdata", source, fixture)
+            target = fresh_target("deploykit_bench_loaddata", source)
+            load = run_child("loaddata", source, target, fixture)
+            results["dumpdata + loaddata"] = {
+                "seconds": dump["seconds"] + load["seconds"],
+                "peak_mb": max(dump["peak_mb"], load["peak_mb"]),
+            }
+    finally:
+        for name in ("dbcopy", "infile", "loaddata"):
+            admin(f"DROP DATABASE IF EXISTS deploykit_bench_{name}")
+        for path in Path(work).iterdir():
+            path.unlink()
+        os.rmdir(work)
+
+    print(f"\n{'method':<34}{'seconds':>9}{'rows/s':>10}{'peak MB':>9}")
+    for label, r in results.items():
+        print(f"{label:<34}{r['seconds']:>9.2f}{rows / r['seconds']:>10,.0f}{r['peak_mb']:>9.0f}")
+        if "copy_seconds" in r:
+            print(f"{'  of which copying rows':<34}{r['copy_seconds']:>9.2f}"
+                  f"{rows / r['copy_seconds']:>10,.0f}")  # fmt: skip
+        if "load_seconds" in r:
+            print(f"{'  of which LOAD DATA':<34}{r['load_seconds']:>9.2f}"
+                  f"{rows / r['load_seconds']:>10,.0f}")  # fmt: skip
+    base = results["dbcopy --no-verify"]["seconds"]
+    if "dumpdata + loaddata" in results:
+        infile = results["export + LOAD DATA LOCAL INFILE"]["seconds"]
+        print(
+            f"\ndbcopy --no-verify vs dumpdata+loaddata: "
+            f"{results['dumpdata + loaddata']['seconds'] / base:.1f}x faster (goal >= 30x)"
+        )
+        print(f"dbcopy --no-verify vs export+LOAD DATA: {infile / base:.2f}x the speed "
+              f"(goal >= 0.8x)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

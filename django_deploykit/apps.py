@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class DeployKitConfig(AppConfig):
+    name = "django_deploykit"
+    label = "deploykit"
+    verbose_name = "deploykit"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django_deploykit import checks  # noqa: F401  (registers the system checks)
+        from django_deploykit.health import system_checks  # noqa: F401
+        from django_deploykit.search import checks as search_checks  # noqa: F401
+        from django_deploykit.search import signals  # noqa: F401  (inert unless enabled)

@@ -1,0 +1,328 @@
+"""MariaDB/MySQL: utf8mb4, collations, packet size and InnoDB limits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+from django.db import models
+
+from django_deploykit.dbcopy.backends.base import Adapter
+from django_deploykit.dbcopy.plan import Plan, Table
+from django_deploykit.dbcopy.report import Problem
+
+if TYPE_CHECKING:
+    from django.db.backends.mysql.base import DatabaseWrapper as MySQLDatabaseWrapper
+
+__all__ = ["MySQLAdapter"]
+
+SAMPLE = 20
+_AUTO = (models.AutoField, models.BigAutoField, models.SmallAutoField)
+# Field classes whose values are plain integers on every backend (booleans excluded).
+_INTEGER = (models.IntegerField, models.AutoField)
+
+
+class MySQLAdapter(Adapter):
+    def octet_length(self, column: str) -> str:
+        return f"LENGTH({column})"
+
+    def _value(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()[0]
+
+    @property
+    def max_packet(self) -> int:
+        return int(self._value("SELECT @@max_allowed_packet"))
+
+    def batch_bytes(self, wanted: int) -> int:
+        return max(64 * 1024, min(wanted, self.max_packet // 2))
+
+    def insert(self, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        if all(isinstance(f, _INTEGER) for f in _targets(table.fields)):
+            return self._insert_integers(table, columns, rows)
+        sql = "INSERT INTO {} ({}) VALUES ({})".format(
+            self.quote(table.name),
+            ", ".join(self.quote(c) for c in columns),
+            ", ".join(["%s"] * len(columns)),
+        )
+        # mysqlclient turns executemany into multi-row INSERTs of at most max_stmt_length.
+        cursor = self.connection.connection.cursor()
+        cursor.max_stmt_length = self._stmt_bytes
+        try:
+            cursor.executemany(sql, rows)
+        finally:
+            cursor.close()
+
+    def _insert_integers(self, table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
+        """Integer-only tables (M2M links above all) skip the driver's per-value escaping:
+        int() makes every literal safe, and the statements are cut to the packet size."""
+        head = "INSERT INTO {} ({}) VALUES ".format(
+            self.quote(table.name), ", ".join(self.quote(c) for c in columns)
+        )
+        per_row = 24 * len(columns)  # a bigint and its separators, at most
+        step = max(1, self._stmt_bytes // per_row)
+        with self.connection.connection.cursor() as cursor:
+            for start in range(0, len(rows), step):
+                values = ",".join(
+                    "(" + ",".join("NULL" if v is None else str(int(v)) for v in row) + ")"
+                    for row in rows[start : start + step]
+                )
+                cursor.execute(head + values)
+
+    def begin_load(self) -> None:
+        super().begin_load()
+        self._stmt_bytes = self.max_packet - 64 * 1024
+
+    def reset_sequences(self, tables: Sequence[Table]) -> None:
+        # InnoDB moves AUTO_INCREMENT past explicit ids, but say so explicitly anyway:
+        # ALTER ... AUTO_INCREMENT never goes below max(pk) + 1 and is instant.
+        with self.connection.cursor() as cursor:
+            for table in tables:
+                if isinstance(table.pk, _AUTO):
+                    assert table.pk.column is not None  # a concrete field always has a column
+                    cursor.execute(
+                        f"SELECT MAX({self.quote(table.pk.column)}) FROM {self.quote(table.name)}"
+                    )
+                    top = cursor.fetchone()[0] or 0
+                    cursor.execute(
+                        f"ALTER TABLE {self.quote(table.name)} AUTO_INCREMENT = {top + 1}"
+                    )
+
+    # --- pre-flight ---------------------------------------------------------
+    def target_problems(self, plan: Plan, source: Adapter) -> list[Problem]:
+        problems = self._charset_problems(plan)
+        limit = self.max_packet - 64 * 1024
+        connection = cast("MySQLDatabaseWrapper", self.connection)  # this adapter's vendor
+        is_mariadb = connection.mysql_is_mariadb
+        hash_ok = is_mariadb and connection.mysql_version >= (10, 4)
+        for table in plan.tables:
+            problems += self._pk_zero(table, source)
+            problems += self._packet(table, source, limit)
+            for columns in unique_sets(table):
+                problems += self._key_length(table, columns, hash_ok)
+                if any(_is_text(f) for f in columns):
+                    problems += self._collisions(table, columns, source)
+        return problems
+
+    def _charset_problems(self, plan: Plan) -> list[Problem]:
+        problems = []
+        charset = self._value("SELECT @@character_set_connection")
+        if charset != "utf8mb4":
+            problems.append(
+                Problem(
+                    "charset",
+                    f"the connection uses {charset}, so 4-byte characters (emoji) cannot be sent.",
+                    "Set OPTIONS {'charset': 'utf8mb4'} on the target alias (database URLs get "
+                    "it automatically).",
+                    side="target",
+                )  # fmt: skip
+            )
+        names = [t.name for t in plan.tables]
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT TABLE_NAME, COLUMN_NAME, CHARACTER_SET_NAME "
+                "FROM information_schema.COLUMNS "
+                "WHERE TABLE_SCHEMA = DATABASE() AND CHARACTER_SET_NAME IS NOT NULL "
+                "AND CHARACTER_SET_NAME != 'utf8mb4' ORDER BY TABLE_NAME, ORDINAL_POSITION"
+            )
+            for table, column, charset in cursor.fetchall():
+                if table in names:
+                    problems.append(
+                        Problem(
+                            "charset",
+                            f"column charset is {charset}; 4-byte characters "
+                            "(emoji) would be rejected or mangled.",
+                            f"ALTER TABLE {table} CONVERT TO CHARACTER SET utf8mb4 COLLATE "
+                            "utf8mb4_unicode_ci (and create new databases with CHARACTER SET "
+                            "utf8mb4).",
+                            table,
+                            None,
+                            column,
+                            "target",
+                        )  # fmt: skip
+                    )
+        return problems
+
+    def _pk_zero(self, table: Table, source: Adapter) -> list[Problem]:
+        if not isinstance(table.pk, _AUTO):
+            return []
+        assert table.pk.column is not None  # a concrete field always has a column
+        with source.connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT 1 FROM {source.quote(table.name)} "
+                f"WHERE {source.quote(table.pk.column)} = 0"
+            )
+            if cursor.fetchone() is None:
+                return []
+        return [
+            Problem(
+                "pk_zero",
+                "primary key 0: MariaDB's AUTO_INCREMENT would replace it with a "
+                "new number, breaking every reference to it.",
+                f"Renumber the row in the source (UPDATE {table.name} SET "
+                f"{table.pk.column} = <unused id> WHERE {table.pk.column} = 0, and the rows "
+                "that point to it).",
+                table.name,
+                0,
+                table.pk.column,
+            )  # fmt: skip
+        ]
+
+    def _packet(self, table: Table, source: Adapter, limit: int) -> list[Problem]:
+        wide = [f for f in table.fields if _is_text(f) or isinstance(f, models.BinaryField)]
+        if not wide:
+            return []
+        size = " + ".join(
+            f"COALESCE({source.octet_length(source.quote(cast(str, f.column)))}, 0)" for f in wide
+        )
+        pk = source.quote(table.pk.column)
+        with source.connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {pk}, {size} FROM {source.quote(table.name)} WHERE {size} > %s "
+                f"ORDER BY {pk} LIMIT {SAMPLE}",
+                [limit],
+            )
+            rows = cursor.fetchall()
+        return [
+            Problem(
+                "packet",
+                f"row is {n} bytes, over the target's max_allowed_packet "
+                f"({limit + 64 * 1024} bytes, less room for the statement).",
+                "Raise max_allowed_packet on the MariaDB server (SET GLOBAL "
+                "max_allowed_packet = 1073741824, and in its config file).",
+                table.name,
+                pk_value,
+                side="target",
+            )  # fmt: skip
+            for pk_value, n in rows
+        ]
+
+    def _key_length(self, table: Table, columns: list[Any], hash_ok: bool) -> list[Problem]:
+        size = sum(_key_bytes(f) for f in columns)
+        if size <= 3072:
+            return []
+        names = ", ".join(f.column for f in columns)
+        return [
+            Problem(
+                "key_length",
+                f"the unique index on ({names}) needs {size} bytes, over "
+                "InnoDB's 3072-byte key limit. "
+                + (
+                    "MariaDB keeps it as a slower HASH index."
+                    if hash_ok
+                    else "This server cannot build it."
+                ),
+                "Lower max_length (768 characters at most for one utf8mb4 column) or drop "
+                "the uniqueness, and migrate.",
+                table.name,
+                None,
+                names,
+                "target",
+                "warning" if hash_ok else "error",
+            )  # fmt: skip
+        ]
+
+    def _collisions(self, table: Table, columns: list[Any], source: Adapter) -> list[Problem]:
+        """Let the server group the source's values under the target's real collations."""
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT COLUMN_NAME, COLUMN_TYPE, COLLATION_NAME FROM information_schema.COLUMNS "
+                "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
+                [table.name],
+            )
+            types = {name: (ctype, coll) for name, ctype, coll in cursor.fetchall()}
+            if not all(f.column in types for f in columns):
+                return []  # the missing table is reported by the migration check
+            defs = ", ".join(
+                f"c{i} {types[f.column][0]}"
+                + (f" COLLATE {types[f.column][1]}" if types[f.column][1] else "")
+                for i, f in enumerate(columns)
+            )
+            cursor.execute("DROP TEMPORARY TABLE IF EXISTS dbcopy_unique_probe")
+            cursor.execute(f"CREATE TEMPORARY TABLE dbcopy_unique_probe (pk_value TEXT, {defs})")
+            try:
+                self._fill_probe(cursor, table, columns, source)
+                keys = ", ".join(f"c{i}" for i in range(len(columns)))
+                cursor.execute(
+                    "SELECT GROUP_CONCAT(pk_value ORDER BY pk_value SEPARATOR ', '), "
+                    f"COUNT(*) FROM dbcopy_unique_probe GROUP BY {keys} HAVING COUNT(*) > 1 "
+                    f"LIMIT {SAMPLE}"
+                )
+                groups = cursor.fetchall()
+            finally:
+                cursor.execute("DROP TEMPORARY TABLE dbcopy_unique_probe")
+        names = ", ".join(f.column for f in columns)
+        return [
+            Problem(
+                "collation",
+                f"{n} rows (pks {pks}) have values in ({names}) that differ in "
+                "the source but are equal under the target's collation (case, accents or "
+                "trailing spaces).",
+                "Make the values distinct in the source, or give the column a binary "
+                "collation (db_collation='utf8mb4_bin') and migrate.",
+                table.name,
+                pks.split(", ")[0],
+                names,
+                "target",
+            )  # fmt: skip
+            for pks, n in groups
+        ]
+
+    def _fill_probe(self, cursor: Any, table: Table, columns: list[Any], source: Adapter) -> None:
+        cols = ", ".join(source.quote(f.column) for f in columns)
+        lengths = [getattr(f, "max_length", None) for f in columns]
+        with source.connection.cursor() as src:
+            src.execute(
+                f"SELECT {source.quote(table.pk.column)}, {cols} FROM {source.quote(table.name)}"
+            )
+            marks = ", ".join(["%s"] * (len(columns) + 1))
+            while rows := src.fetchmany(5000):
+                # Overlong values are reported by the max_length check; cut them here.
+                cut = [(str(r[0]), *map(_cut, r[1:], lengths)) for r in rows]
+                cursor.executemany(f"INSERT INTO dbcopy_unique_probe VALUES ({marks})", cut)
+
+
+def _targets(fields: Sequence[Any]) -> list[Any]:
+    """The fields that decide the stored type: an FK stores what its target stores."""
+    out = []
+    for field in fields:
+        while field.is_relation:
+            field = field.target_field
+        out.append(field)
+    return out
+
+
+def _cut(value: Any, length: int | None) -> Any:
+    return value[:length] if isinstance(value, str) and length else value
+
+
+def unique_sets(table: Table) -> list[list[Any]]:
+    """Column sets the target enforces as unique, the primary key included."""
+    opts = table.model._meta
+    by_name = {f.name: f for f in table.fields}
+    sets = [[f] for f in table.fields if f.unique]
+    names = [list(u) for u in opts.unique_together]
+    names += [
+        list(c.fields)
+        for c in opts.constraints
+        if isinstance(c, models.UniqueConstraint) and c.fields and c.condition is None
+    ]
+    for group in names:
+        if all(n in by_name for n in group):
+            sets.append([by_name[n] for n in group])
+    return sets
+
+
+def _is_text(field: Any) -> bool:
+    return isinstance(field, (models.CharField, models.TextField)) and not isinstance(
+        field, models.UUIDField
+    )
+
+
+def _key_bytes(field: Any) -> int:
+    if isinstance(field, models.CharField):
+        return 4 * (field.max_length or 255)
+    if isinstance(field, models.TextField):
+        return 4 * 65535
+    return 8

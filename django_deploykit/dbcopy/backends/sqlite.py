@@ -1,0 +1,137 @@
+"""SQLite: loose types on the way out, plain executemany on the way in."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any, cast
+
+from django.db import models
+
+from django_deploykit.dbcopy.backends.base import Adapter
+from django_deploykit.dbcopy.plan import Table
+from django_deploykit.dbcopy.report import Problem
+
+__all__ = ["SQLiteAdapter"]
+
+_INTEGER = {
+    "AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField",
+    "SmallIntegerField", "PositiveIntegerField", "PositiveBigIntegerField",
+    "PositiveSmallIntegerField", "BooleanField", "DurationField",
+}  # fmt: skip
+_DATE_GLOBS = {
+    "DateTimeField": "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]*",
+    "DateField": "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]",
+    "TimeField": "[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*",
+}
+# Rows reported per column and check; the report says when there are more.
+SAMPLE = 20
+
+
+class SQLiteAdapter(Adapter):
+    enforces_max_length = False
+
+    def char_length(self, column: str) -> str:
+        return f"LENGTH({column})"
+
+    def octet_length(self, column: str) -> str:
+        return f"LENGTH(CAST({column} AS BLOB))"
+
+    def begin_load(self) -> None:
+        # PRAGMA foreign_keys only works outside a transaction, which is where we are.
+        self.connection.ensure_connection()
+        self.connection.disable_constraint_checking()
+
+    def insert(self, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        sql = "INSERT INTO {} ({}) VALUES ({})".format(
+            self.quote(table.name),
+            ", ".join(self.quote(c) for c in columns),
+            ", ".join("?" * len(columns)),
+        )
+        self.connection.connection.executemany(sql, rows)
+
+    def reset_sequences(self, tables: Sequence[Table]) -> None:
+        """AUTOINCREMENT tables track explicit ids in sqlite_sequence by themselves."""
+
+    def _condition(self, internal: str, col: str) -> str | None:
+        if internal in _INTEGER:
+            return f"typeof({col}) NOT IN ('integer', 'null')"
+        if internal in ("FloatField", "DecimalField"):
+            return f"typeof({col}) NOT IN ('integer', 'real', 'null')"
+        if internal in _DATE_GLOBS:
+            return (
+                f"typeof({col}) NOT IN ('text', 'null') OR {col} NOT GLOB '{_DATE_GLOBS[internal]}'"
+            )
+        if internal == "UUIDField":
+            return f"typeof({col}) NOT IN ('text', 'null') OR LENGTH({col}) != 32"
+        if internal == "JSONField":
+            return f"{col} IS NOT NULL AND NOT json_valid({col})"
+        if internal == "BinaryField":
+            return f"typeof({col}) NOT IN ('blob', 'null')"
+        return None
+
+    def type_problems(self, table: Table) -> list[Problem]:
+        problems: list[Problem] = []
+        pk = self.quote(table.pk.column)
+        with self.connection.cursor() as cursor:
+            for field in table.fields:
+                assert field.column is not None  # a concrete field always has a column
+                relation = cast("models.ForeignKey", field)
+                target = relation.target_field if field.is_relation else field
+                internal = target.get_internal_type()
+                col = self.quote(field.column)
+                cond = self._condition(internal, col)
+                if cond is not None:
+                    cursor.execute(
+                        f"SELECT {pk}, {col}, typeof({col}) FROM {self.quote(table.name)} "
+                        f"WHERE {cond} ORDER BY {pk} LIMIT {SAMPLE}"
+                    )
+                    for pk_value, value, stored in cursor.fetchall():
+                        if internal == "DecimalField" and _is_decimal(value):
+                            continue  # a long decimal SQLite kept as text is fine
+                        problems.append(
+                            Problem(
+                                "type",
+                                f"{stored} value {_short(value)} stored in a {internal} column "
+                                "(SQLite type affinity lets any value in).",
+                                f"Correct or NULL the value in the source, e.g. UPDATE "
+                                f"{table.name} SET {field.column} = ... WHERE "
+                                f"{table.pk.column} = {pk_value}.",
+                                table.name, pk_value, field.column,
+                            )
+                        )  # fmt: skip
+                if internal == "DecimalField":
+                    problems += self._decimal_range(cursor, table, field)
+        return problems
+
+    def _decimal_range(self, cursor: Any, table: Table, field: Any) -> list[Problem]:
+        limit = 10 ** (field.max_digits - field.decimal_places)
+        pk, col = self.quote(table.pk.column), self.quote(field.column)
+        cursor.execute(
+            f"SELECT {pk}, {col} FROM {self.quote(table.name)} WHERE typeof({col}) IN "
+            f"('integer', 'real') AND ABS({col}) >= {limit} ORDER BY {pk} LIMIT {SAMPLE}"
+        )
+        return [
+            Problem(
+                "decimal_range",
+                f"{value!r} does not fit decimal({field.max_digits}, {field.decimal_places}).",
+                "Correct the value in the source or raise max_digits (and migrate).",
+                table.name,
+                pk_value,
+                field.column,
+            )  # fmt: skip
+            for pk_value, value in cursor.fetchall()
+        ]
+
+
+def _is_decimal(value: Any) -> bool:
+    try:
+        Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        return False
+    return isinstance(value, str) and Decimal(value).is_finite()
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

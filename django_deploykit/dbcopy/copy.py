@@ -1,0 +1,179 @@
+"""Stream every table from the source into the target.
+
+A reader thread pages through the source by primary key (keyset, never OFFSET) and
+converts the values; the calling thread writes them with multi-row inserts. The two
+overlap, because the drivers release the GIL while the servers work. One transaction
+per group of tables (a group holds an FK cycle) ends with its checkpoint row, so a
+group is either wholly in the target and recorded, or not there at all.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, cast
+
+from django.db import connections, transaction
+
+from django_deploykit.dbcopy.backends import Adapter
+from django_deploykit.dbcopy.convert import Row, row_converter
+from django_deploykit.dbcopy.plan import Plan, Table
+from django_deploykit.dbcopy.report import TableResult
+from django_deploykit.dbcopy.state import StateTable
+
+__all__ = ["Progress", "copy_plan"]
+
+_END = object()
+
+
+class Progress:
+    """Receives progress; the command shows it, tests and the library ignore it."""
+
+    def start(self, table: Table, total: int) -> None: ...
+    def advance(self, rows: int) -> None: ...
+    def finish(self) -> None: ...
+
+
+def _pages(cursor: Any, table: Table, adapter: Adapter, batch_rows: int) -> Iterator[list[Row]]:
+    q = adapter.quote
+    columns = ", ".join(q(cast(str, f.column)) for f in table.fields)
+    pk = q(table.pk.column)
+    pk_index = [f.column for f in table.fields].index(table.pk.column)
+    first = f"SELECT {columns} FROM {q(table.name)} ORDER BY {pk} LIMIT {batch_rows}"
+    after = (
+        f"SELECT {columns} FROM {q(table.name)} WHERE {pk} > %s ORDER BY {pk} LIMIT {batch_rows}"
+    )
+    cursor.execute(first)
+    while rows := cursor.fetchall():
+        yield rows
+        if len(rows) < batch_rows:
+            return
+        cursor.execute(after, [rows[-1][pk_index]])
+
+
+def _chunks(rows: list[Row], wide: list[int], limit: int) -> Iterator[list[Row]]:
+    """Cut a page into inserts of at most ``limit`` bytes (text and binary counted)."""
+    if not wide:
+        yield rows
+        return
+    start, size = 0, 0
+    for i, row in enumerate(rows):
+        size += 32 + sum(
+            len(v) if isinstance(v, (str, bytes)) else 64 for v in map(row.__getitem__, wide)
+        )
+        if size > limit and i > start:
+            yield rows[start:i]
+            start, size = i, 0
+    yield rows[start:]
+
+
+class _Reader(threading.Thread):
+    def __init__(self, alias: str, tables: list[Table], target: Adapter, batch_rows: int,
+                 batch_bytes: int) -> None:  # fmt: skip
+        super().__init__(name="dbcopy-reader", daemon=True)
+        self.alias, self.tables, self.target = alias, tables, target
+        self.batch_rows, self.batch_bytes = batch_rows, batch_bytes
+        # Two pages in flight at most: memory stays flat however large the tables are.
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=2)
+        self.stop = threading.Event()
+
+    def _put(self, item: Any) -> None:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def run(self) -> None:
+        # Django connections belong to one thread: this one opens its own.
+        conn = connections[self.alias]
+        from django_deploykit.dbcopy.backends import adapter_for
+
+        source = adapter_for(conn)
+        try:
+            with conn.cursor() as cursor:
+                for table in self.tables:
+                    convert = row_converter(table, conn, self.target.connection)
+                    wide = [i for i, f in enumerate(table.fields) if _is_wide(f)]
+                    for rows in _pages(cursor, table, source, self.batch_rows):
+                        for chunk in _chunks(convert(rows), wide, self.batch_bytes):
+                            self._put((table.name, chunk))
+                        if self.stop.is_set():
+                            return
+                    self._put((table.name, _END))
+        except BaseException as exc:  # handed to the writer, which re-raises it
+            self._put(("", exc))
+        finally:
+            conn.close()
+
+
+def _is_wide(field: Any) -> bool:
+    return field.get_internal_type() in ("CharField", "TextField", "BinaryField", "JSONField")
+
+
+def copy_plan(
+    plan: Plan,
+    source_alias: str,
+    target: Adapter,
+    state: StateTable,
+    *,
+    totals: dict[str, int],
+    done: set[str],
+    batch_rows: int,
+    batch_bytes: int,
+    progress: Progress,
+    on_group: Callable[[], None] | None = None,
+) -> list[TableResult]:
+    results: list[TableResult] = []
+    todo = [t for t in plan.tables if t.name not in done]
+    _clear(target, todo)
+    reader = _Reader(source_alias, todo, target, batch_rows, target.batch_bytes(batch_bytes))
+    reader.start()
+    try:
+        for group in plan.groups:
+            if all(t.name in done for t in group.tables):
+                results += [TableResult(t.name, totals[t.name], skipped=True) for t in group.tables]
+                continue
+            with transaction.atomic(using=target.connection.alias):
+                group_results = [
+                    _write_table(t, reader, target, totals, progress) for t in group.tables
+                ]
+                for r in group_results:
+                    state.put(f"done:{r.table}", str(r.rows))
+            results += group_results
+            if on_group is not None:
+                on_group()
+    finally:
+        reader.stop.set()
+        reader.join(timeout=30)
+    return results
+
+
+def _clear(target: Adapter, tables: list[Table]) -> None:
+    """Remove migrate's own rows (contenttypes, permissions) and leftovers, in one go."""
+    with transaction.atomic(using=target.connection.alias), target.connection.cursor() as cursor:
+        for table in reversed(tables):
+            cursor.execute(f"DELETE FROM {target.quote(table.name)}")
+
+
+def _write_table(table: Table, reader: _Reader, target: Adapter, totals: dict[str, int],
+                 progress: Progress) -> TableResult:  # fmt: skip
+    started = time.monotonic()
+    progress.start(table, totals.get(table.name, 0))
+    columns = [cast(str, f.column) for f in table.fields]  # concrete fields have columns
+    rows = 0
+    while True:
+        name, chunk = reader.queue.get()
+        if isinstance(chunk, BaseException):
+            raise chunk
+        if chunk is _END:
+            break
+        assert name == table.name, (name, table.name)  # the reader follows the same order
+        target.insert(table, columns, chunk)
+        rows += len(chunk)
+        progress.advance(len(chunk))
+    progress.finish()
+    return TableResult(table.name, rows, time.monotonic() - started)

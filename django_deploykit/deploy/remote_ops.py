@@ -1,0 +1,139 @@
+"""File operations on the stack's volumes, run by ``python -c`` in a one-off container.
+
+Standard library only, and independent of the rest of the package: the source of
+this file is what runs, so it works whatever deploykit version the server image
+has. It prints one JSON line on success; errors go to stderr with exit code 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import sys
+from collections.abc import Callable
+from typing import Any
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    raise SystemExit(1)
+
+
+def _applied(path: str) -> list[list[str]]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        check = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            _fail(f"{path} is damaged (quick_check: {check})")
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "django_migrations" not in tables:
+            return []
+        return [list(r) for r in conn.execute("SELECT app, name FROM django_migrations")]
+    finally:
+        conn.close()
+
+
+def _fsync_dir(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _snapshot(src: str, dest: str) -> None:
+    """A consistent copy of a live database (SQLite's online backup API), then rename."""
+    tmp = dest + ".part"
+    source = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
+    target = sqlite3.connect(tmp)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
+    os.replace(tmp, dest)
+    _fsync_dir(os.path.dirname(dest))
+
+
+def inspect(path: str) -> dict:
+    if not os.path.exists(path):
+        return {"exists": False}
+    return {"exists": True, "size": os.path.getsize(path), "applied": _applied(path)}
+
+
+def backup(db: str, directory: str, name: str) -> dict:
+    if not os.path.exists(db):
+        return {"skipped": f"{db} does not exist"}
+    os.makedirs(directory, exist_ok=True)
+    _snapshot(db, os.path.join(directory, name))
+    return {"name": name, "size": os.path.getsize(os.path.join(directory, name))}
+
+
+def listing(directory: str) -> dict:
+    entries = []
+    if os.path.isdir(directory):
+        for name in os.listdir(directory):
+            full = os.path.join(directory, name)
+            if os.path.isfile(full) and not name.endswith(".part"):
+                entries.append(
+                    {"name": name, "size": os.path.getsize(full), "mtime": os.path.getmtime(full)}
+                )
+    return {"backups": sorted(entries, key=lambda e: e["name"])}
+
+
+def prune(directory: str, prefix: str, keep: str) -> dict:
+    names = sorted(e["name"] for e in listing(directory)["backups"] if e["name"].startswith(prefix))
+    removed = names[: max(len(names) - int(keep), 0)]
+    for name in removed:
+        os.remove(os.path.join(directory, name))
+    return {"removed": removed}
+
+
+def swap(incoming: str, db: str) -> dict:
+    """Put ``incoming`` in place of ``db`` atomically (same directory, os.replace)."""
+    _applied(incoming)  # refuses a damaged file
+    directory = os.path.dirname(db)
+    owner = os.stat(directory)
+    # A WAL left by the old database would be replayed into the new file: drop it
+    # (the services are stopped and the old database is backed up).
+    for suffix in ("-wal", "-shm", "-journal"):
+        if os.path.exists(db + suffix):
+            os.remove(db + suffix)
+    os.chown(incoming, owner.st_uid, owner.st_gid)
+    os.chmod(incoming, 0o640)
+    os.replace(incoming, db)
+    _fsync_dir(directory)
+    return {"swapped": db}
+
+
+def restore(backup_path: str, db: str) -> dict:
+    if not os.path.exists(backup_path):
+        _fail(f"no backup {backup_path}")
+    incoming = db + ".restoring"
+    shutil.copyfile(backup_path, incoming)
+    return swap(incoming, db)
+
+
+def remove(path: str) -> dict:
+    if os.path.exists(path):
+        os.remove(path)
+    return {"removed": path}
+
+
+OPS: dict[str, Callable[..., Any]] = {
+    "remove": remove,
+    "inspect": inspect,
+    "backup": backup,
+    "list": listing,
+    "prune": prune,
+    "swap": swap,
+    "restore": restore,
+}
+
+if __name__ == "__main__":
+    try:
+        print(json.dumps(OPS[sys.argv[1]](*sys.argv[2:])))
+    except (OSError, sqlite3.Error) as exc:
+        _fail(f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,181 @@
+"""The ``dockerize`` flow: detect → plan → render → compare/write (→ build).
+
+Commands call :func:`dockerize`; it returns an exit code and reports through
+``out`` (one line per call) so tests and other tools can drive it directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django_deploykit.docker import engine, writer
+from django_deploykit.docker.detect import Facts, detect
+from django_deploykit.docker.plan import (
+    STATIC_DEFAULTS,
+    Choices,
+    Plan,
+    make_plan,
+    merge,
+    saved_choices,
+)
+from django_deploykit.docker.render import render_all
+from django_deploykit.docker.targets import ScaleOptions, render_target
+from django_deploykit.exceptions import ConfigError
+
+__all__ = ["EXIT_BUILD", "EXIT_CONFIG", "EXIT_OK", "EXIT_STALE", "Options", "dockerize"]
+
+EXIT_OK = 0
+EXIT_STALE = 1
+EXIT_CONFIG = 2
+EXIT_BUILD = 3
+
+_LABELS = {
+    "create": "create",
+    "update": "update",
+    "unchanged": "unchanged",
+    "kept": "kept (edited by you)",
+    "conflict": "KEPT: edited by you; the new version differs (--diff shows, --force replaces)",
+}
+
+
+@dataclass
+class Options:
+    choices: Choices = field(default_factory=Choices)
+    output_dir: Path | None = None
+    diff: bool = False
+    force: bool = False
+    check: bool = False
+    dry_run: bool = False
+    reset: bool = False
+    build: bool = False
+    tag: str | None = None
+    platform: str | None = None
+    build_args: dict[str, str] = field(default_factory=dict)
+    #: --target kubernetes|swarm: their files join the image's (refusals raise first).
+    scale: ScaleOptions | None = None
+
+
+def validate(options: Options) -> None:
+    """Contradictory options: an error before anything is read or written."""
+    if options.check and (options.force or options.build or options.dry_run):
+        raise ConfigError(
+            "--check only reports: do not combine it with --force, --dry-run or --build."
+        )
+    if options.dry_run and (options.force or options.build):
+        raise ConfigError("--dry-run writes nothing: do not combine it with --force or --build.")
+    if (options.tag or options.platform or options.build_args) and not options.build:
+        raise ConfigError("--tag, --platform and --build-arg apply to a build: add --build.")
+
+
+def dockerize(options: Options, out: Callable[[str], None] = print) -> int:
+    validate(options)
+    facts = detect(options.output_dir)
+    directory = facts.base_dir
+    state = writer.load_state(directory)
+    saved = Choices() if options.reset else saved_choices(state["choices"])
+    plan = make_plan(facts, merge(saved, options.choices))
+    for line in table(plan, saved, options.choices):
+        out(line)
+    files = render_all(plan)
+    if options.scale is not None:
+        files += render_target(plan, options.scale)
+    changes = writer.compare(directory, files, state)
+    for note in plan.notes:
+        out(f"note: {note}")
+    out("")
+    for change in changes:
+        if change.file.secret and change.status != "create":
+            continue
+        out(f"  {change.path:<22} {_LABELS[change.status]}")
+        if options.diff and change.status in ("update", "conflict", "kept"):
+            out(change.diff().rstrip("\n"))
+    stale = [c for c in changes if c.stale]
+    if options.check:
+        if stale:
+            out(f"{len(stale)} file(s) missing or stale: run `manage.py dockerize`.")
+            return EXIT_STALE
+        out("All generated files are up to date.")
+        return EXIT_OK
+    if options.dry_run:
+        out("Dry run: nothing written.")
+        return EXIT_OK
+    if options.build:
+        # Fail before writing when the build could not run anyway.
+        engine.docker_cli()
+        engine.client().close()
+    written = writer.apply(directory, changes, state, plan.saved, force=options.force)
+    if any(c.file.secret for c in written) and writer.ensure_gitignored(directory):
+        out("  .gitignore             .env added (it holds secrets)")
+    out(f"Wrote {len(written)} file(s) in {directory}.")
+    if options.build:
+        tag = options.tag or f"{plan.project}:latest"
+        out(f"Building {tag} with BuildKit…")
+        try:
+            engine.build(
+                directory,
+                tag,
+                platform=options.platform,
+                build_args=options.build_args,
+                output=out,
+                check_engine=False,
+            )
+        except engine.BuildError as exc:
+            out(str(exc))
+            return EXIT_BUILD
+        out(f"Built {tag}.")
+    return EXIT_OK
+
+
+def _source(name: str, saved: Choices, flags: Choices) -> str:
+    if getattr(flags, name) is not None:
+        return "option"
+    if getattr(saved, name) is not None:
+        return "saved"
+    return "default" if name in STATIC_DEFAULTS else "detected"
+
+
+def table(plan: Plan, saved: Choices, flags: Choices) -> list[str]:
+    facts: Facts = plan.facts
+    externals = ", ".join(f"{a.alias} ({a.vendor}, external)" for a in facts.external_databases)
+    deps = facts.dependencies
+    rows = [
+        ("settings", facts.settings_module, "detected"),
+        ("python", plan.python_version, _source("python", saved, flags)),
+        (
+            "database",
+            plan.db + (f"; {externals}" if externals else ""),
+            _source("db", saved, flags),
+        ),
+        ("server", f"{plan.server} {plan.app_target}", _source("server", saved, flags)),
+        ("static", _static(plan), "detected"),
+        ("media", facts.media_root or "(MEDIA_ROOT unset: /app/media)", "detected"),
+        ("search", "meilisearch" if plan.search else "off", _source("search", saved, flags)),
+        (
+            "celery",
+            (f"{facts.celery_app}" + (" + beat" if plan.beat else "")) if plan.celery else "off",
+            _source("celery", saved, flags),
+        ),
+        ("redis", "yes" if plan.redis else "no", "detected"),
+        ("nginx", "yes" if plan.nginx else "no", _source("nginx", saved, flags)),
+        ("port", str(plan.port), _source("port", saved, flags)),
+        ("dependencies", f"{deps.kind}: {', '.join(deps.files + deps.dirs) or '-'}", "detected"),
+        (
+            "front-end",
+            f"Node build → {facts.node_output}" if facts.node_output else "none",
+            "detected",
+        ),
+    ]
+    width = max(len(r[0]) for r in rows)
+    lines = [f"dockerize: {facts.base_dir}"]
+    lines += [f"  {name:<{width}}  {value}  [{source}]" for name, value, source in rows]
+    return lines
+
+
+def _static(plan: Plan) -> str:
+    facts = plan.facts
+    if not facts.static_root:
+        return "STATIC_ROOT unset: not collected"
+    served = "whitenoise" if facts.whitenoise else ("nginx" if plan.nginx else "not served")
+    return f"{facts.static_root} ({served})"

@@ -1,0 +1,279 @@
+"""Facts + saved choices + command-line flags → the plan the templates render.
+
+Every contradiction is found here, before a file is written.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from django_deploykit.docker.detect import Facts
+from django_deploykit.exceptions import ConfigError
+
+__all__ = ["CHOICES", "Choices", "Plan", "make_plan", "saved_choices"]
+
+DATABASES = ("sqlite", "mariadb", "postgres")
+SERVERS = ("gunicorn", "uvicorn")
+APP_UID = 10001
+#: uv installs the dependencies in the build stage (its cache mount works offline too).
+UV_VERSION = "0.9.30"
+#: Options whose default is fixed (not derived from the project): saved only when changed.
+STATIC_DEFAULTS: dict[str, Any] = {"nginx": False, "port": 8000, "makefile": False}
+CHOICES = ("db", "search", "celery", "nginx", "python", "port", "server", "makefile")
+
+# Pinned service images; the *_IMAGE variables in .env override them (offline mirrors).
+IMAGES = {
+    "mariadb": "mariadb:11.4",
+    "postgres": "postgres:17",
+    "meilisearch": "getmeili/meilisearch:v1.11",
+    "redis": "redis:7.4-alpine",
+    "nginx": "nginx:1.27-alpine",
+    "node": "node:22-slim",
+}
+
+
+@dataclass
+class Choices:
+    """What the user decided; ``None`` means: use what detection found."""
+
+    db: str | None = None
+    search: bool | None = None
+    celery: bool | None = None
+    nginx: bool | None = None
+    python: str | None = None
+    port: int | None = None
+    server: str | None = None
+    makefile: bool | None = None
+
+    def given(self) -> dict[str, Any]:
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
+        }
+
+
+@dataclass
+class Plan:
+    facts: Facts
+    db: str
+    search: bool
+    celery: bool
+    beat: bool
+    redis: bool
+    nginx: bool
+    python_version: str
+    port: int
+    server: str
+    makefile: bool
+    app_target: str
+    worker_class: str
+    extra_packages: list[str]
+    build_packages: list[str]
+    runtime_packages: list[str]
+    static_path: str | None
+    media_path: str
+    data_path: str
+    collectstatic: bool
+    wait_for_db: bool
+    #: Choices to persist: explicit ones, minus those equal to a fixed default.
+    saved: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    uid: int = APP_UID
+    uv_version: str = UV_VERSION
+    images: dict[str, str] = field(default_factory=lambda: dict(IMAGES))
+
+    @property
+    def project(self) -> str:
+        return self.facts.project_name
+
+    @property
+    def base_image(self) -> str:
+        return f"python:{self.python_version}-slim"
+
+    @property
+    def static_build_path(self) -> str | None:
+        """STATIC_ROOT in the build stages, where the project sits in /src."""
+        if self.static_path and self.static_path.startswith("/app/"):
+            return "/src/" + self.static_path[len("/app/") :]
+        return self.static_path
+
+    @property
+    def media_url(self) -> str:
+        url = self.facts.media_url
+        return url if url.startswith("/") or "://" in url else "/" + url
+
+    @property
+    def deps(self) -> Any:
+        return self.facts.dependencies
+
+
+def saved_choices(data: dict[str, Any]) -> Choices:
+    """Choices read back from the state file (unknown keys are ignored)."""
+    return Choices(**{k: v for k, v in data.items() if k in CHOICES})
+
+
+def merge(saved: Choices, flags: Choices) -> Choices:
+    merged = saved.given() | flags.given()
+    return Choices(**merged)
+
+
+def make_plan(facts: Facts, choices: Choices) -> Plan:
+    _validate(choices)
+    default_db = facts.default_db
+    db = choices.db or (default_db.vendor if default_db else None)
+    if db not in DATABASES:
+        found = default_db.engine if default_db else "no 'default' alias"
+        raise ConfigError(
+            f"The default database uses {found}, which dockerize cannot containerize. "
+            f"Choose one with --db {'|'.join(DATABASES)}."
+        )
+    server = choices.server or ("uvicorn" if facts.asgi_application else "gunicorn")
+    celery = facts.celery_app is not None if choices.celery is None else choices.celery
+    if celery and not facts.celery_app:
+        raise ConfigError(
+            f"--celery was given but no Celery app was found: add "
+            f"{facts.settings_module.split('.')[0] or 'yourproject'}/celery.py defining "
+            "`app = Celery(...)`, or drop --celery."
+        )
+    deps = facts.dependencies
+    if deps.kind == "none":
+        raise ConfigError(
+            f"No dependency file found in {facts.base_dir}. Add a requirements.txt listing "
+            "your runtime packages (Django, django-deploykit, your database driver…), or a "
+            "pyproject.toml with a lock file (uv.lock, poetry.lock or pdm.lock), then re-run."
+        )
+    plan = Plan(
+        facts=facts,
+        db=db,
+        search=facts.search if choices.search is None else choices.search,
+        celery=celery,
+        beat=celery and facts.celery_beat,
+        redis=celery or facts.redis,
+        nginx=bool(choices.nginx),
+        python_version=choices.python or facts.python_version,
+        port=choices.port or STATIC_DEFAULTS["port"],
+        server=server,
+        makefile=bool(choices.makefile),
+        app_target=_app_target(facts, server),
+        worker_class="uvicorn_worker.UvicornWorker" if server == "uvicorn" else "gthread",
+        extra_packages=[],
+        build_packages=[],
+        runtime_packages=[],
+        static_path=_container_path(facts.static_root),
+        media_path=_container_path(facts.media_root) or "/app/media",
+        data_path="/app/data",
+        collectstatic=bool(facts.static_root) and "s3" not in facts.static_storage.lower(),
+        wait_for_db=db != "sqlite" or any(a.vendor != "sqlite" for a in facts.external_databases),
+    )
+    _packages(plan)
+    plan.saved = {k: v for k, v in choices.given().items() if STATIC_DEFAULTS.get(k, object()) != v}
+    _notes(plan)
+    return plan
+
+
+def _validate(choices: Choices) -> None:
+    if choices.db is not None and choices.db not in DATABASES:
+        raise ConfigError(f"Unknown database {choices.db!r}: use one of {', '.join(DATABASES)}.")
+    if choices.server is not None and choices.server not in SERVERS:
+        raise ConfigError(f"Unknown server {choices.server!r}: use gunicorn or uvicorn.")
+    if choices.python is not None and not re.fullmatch(r"3\.1[0-9]", str(choices.python)):
+        raise ConfigError(
+            f"--python {choices.python!r} is not a supported version: give 3.10 … 3.14."
+        )
+    if choices.port is not None and not 1 <= int(choices.port) <= 65535:
+        raise ConfigError(f"--port {choices.port} is out of range: give 1 … 65535.")
+
+
+def _app_target(facts: Facts, server: str) -> str:
+    """``module:attribute`` for gunicorn, from WSGI_APPLICATION or the ASGI module."""
+    package = (facts.wsgi_application or facts.settings_module).split(".")[0]
+    if server == "uvicorn":
+        dotted = facts.asgi_application or ""
+        if not dotted and package and _module_exists(f"{package}.asgi"):
+            dotted = f"{package}.asgi.application"
+        if not dotted:
+            raise ConfigError(
+                "--server uvicorn needs an ASGI application: set ASGI_APPLICATION or add "
+                f"{package or 'yourproject'}/asgi.py."
+            )
+    else:
+        dotted = facts.wsgi_application or ""
+        if not dotted:
+            raise ConfigError(
+                "WSGI_APPLICATION is not set: set it (e.g. 'mysite.wsgi.application') or use "
+                "--server uvicorn for an ASGI project."
+            )
+    module, _, attribute = dotted.rpartition(".")
+    return f"{module}:{attribute}"
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _container_path(value: str | None) -> str | None:
+    if not value:
+        return None
+    return value if value.startswith("/") else f"/app/{value.strip('/')}"
+
+
+def _packages(plan: Plan) -> None:
+    """Python packages to add to the install, and apt packages for build and runtime."""
+    deps = plan.facts.dependencies
+    extra = plan.extra_packages
+    if not deps.has("django-deploykit"):
+        extra.append("django-deploykit")
+    if not deps.has("gunicorn", "django-deploykit"):
+        extra.append("gunicorn")
+    if plan.server == "uvicorn" and not deps.has("uvicorn-worker"):
+        extra.append("uvicorn-worker")
+    if plan.celery and not deps.has("celery"):
+        extra.append("celery[redis]")
+    if plan.db == "postgres" and not deps.has(
+        "psycopg", "psycopg2", "psycopg-binary", "psycopg2-binary"
+    ):
+        extra.append("psycopg[binary]")
+    if plan.db == "mariadb" and not deps.has("mysqlclient", "pymysql"):
+        extra.append("mysqlclient")
+    vendors = {plan.db} | {a.vendor for a in plan.facts.external_databases}
+    if "mariadb" in vendors and (deps.has("mysqlclient") or "mysqlclient" in extra):
+        plan.build_packages += ["build-essential", "pkg-config", "libmariadb-dev"]
+        plan.runtime_packages.append("libmariadb3")
+    if "postgres" in vendors and deps.has("psycopg2"):
+        plan.build_packages += ["build-essential", "libpq-dev"]
+        plan.runtime_packages.append("libpq5")
+    elif "postgres" in vendors and deps.has("psycopg") and not deps.has("psycopg-binary"):
+        # psycopg 3 without the binary extra loads the system libpq at runtime.
+        plan.runtime_packages.append("libpq5")
+    plan.build_packages = sorted(set(plan.build_packages))
+    plan.runtime_packages = sorted(set(plan.runtime_packages))
+
+
+def _notes(plan: Plan) -> None:
+    facts = plan.facts
+    if not facts.static_root:
+        plan.notes.append(
+            "STATIC_ROOT is not set: static files are not collected into the image "
+            "(set STATIC_ROOT = BASE_DIR / 'staticfiles')."
+        )
+    elif not facts.whitenoise and not plan.nginx:
+        plan.notes.append(
+            "Neither whitenoise nor --nginx: nothing serves static files in the container "
+            "(add whitenoise.middleware.WhiteNoiseMiddleware after SecurityMiddleware)."
+        )
+    if plan.extra_packages:
+        plan.notes.append(
+            "Not in your dependency files, installed in the image anyway: "
+            + ", ".join(plan.extra_packages)
+            + " (add them to your dependencies to pin their versions)."
+        )
+    if plan.facts.default_db and plan.facts.default_db.vendor != plan.db:
+        plan.notes.append(
+            f"The default database is {plan.facts.default_db.vendor} here but the stack uses "
+            f"{plan.db}: compose sets DATABASE_URL, so settings must read it (Env.databases())."
+        )

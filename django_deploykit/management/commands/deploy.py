@@ -1,0 +1,126 @@
+"""``manage.py deploy <action>``: drive the dockerized stack on the engine in DOCKER_HOST.
+
+Exit codes: 0 done; 1 a step failed and was undone (the previous version or data
+is serving), or the engine is unreachable; 2 bad input or configuration, nothing
+changed; 3 a step failed and undoing it failed too (the message says what to
+check); 130 stopped by Ctrl-C after finishing or undoing the current step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from django_deploykit.deploy.actions import run
+from django_deploykit.deploy.steps import Interrupted, StepFailed
+from django_deploykit.exceptions import ConfigError, DeployKitError
+
+HELP = {
+    "code": "build the checkout, migrate, replace web/worker one at a time (auto rollback)",
+    "db": "ship a local SQLite database to the server (backup kept), migrate, reindex",
+    "full": "code, then db",
+    "backup": "back up the server's database (retention: --keep)",
+    "restore": "restore a backup (refused if its schema is newer than the code)",
+    "rollback": "return to the image that ran before the last deploy",
+    "reindex": "run reindex_search in the running web container",
+    "status": "each service: container, version, state, health, uptime",
+    "logs": "logs of one service or all",
+}
+
+
+class Command(BaseCommand):
+    help = "Deploy and operate the dockerized project on the Docker engine in DOCKER_HOST."
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+        for action, text in HELP.items():
+            p = sub.add_parser(action, help=text, description=text)
+            p.add_argument("--project-dir", help="directory of compose.yaml (default: .)")
+            p.add_argument("-f", "--file", action="append", help="compose file (repeatable)")
+            p.add_argument("-p", "--project-name", help="compose project name")
+            p.add_argument("--env-file", help="env file compose reads (default: .env)")
+            p.add_argument("--dry-run", action="store_true", help="print the plan only")
+            p.add_argument(
+                "-v",
+                "--verbosity",
+                type=int,
+                choices=[0, 1, 2, 3],
+                default=argparse.SUPPRESS,
+                help="0 prints errors only",
+            )
+            p.add_argument(
+                "--health-timeout",
+                type=float,
+                help="seconds a new container gets to become healthy",
+            )
+            p.add_argument("--keep", type=int, help="backups to keep (DEPLOYKIT_BACKUP_KEEP)")
+            if action in ("code", "full"):
+                p.add_argument("--tag", help="image tag instead of the git revision")
+                p.add_argument(
+                    "--no-migrate",
+                    action="store_false",
+                    dest="migrate",
+                    help="skip the one-shot migrate service",
+                )
+            if action in ("db", "full", "restore"):
+                p.add_argument(
+                    "--no-reindex",
+                    action="store_false",
+                    dest="reindex",
+                    help="skip reindex_search after the database is replaced",
+                )
+                p.add_argument(
+                    "--noinput",
+                    "--no-input",
+                    action="store_false",
+                    dest="interactive",
+                    help="do not ask for confirmation",
+                )
+            if action in ("db", "full"):
+                p.add_argument("database", nargs="?", help="SQLite file (default: local db)")
+                p.add_argument("--restore", metavar="BACKUP", help="restore this backup instead")
+            if action == "restore":
+                p.add_argument("backup", help="backup name (see `deploy backup --list`)")
+            if action == "backup":
+                p.add_argument("--list", action="store_true", help="list stored backups")
+                p.add_argument("--output", metavar="DIR", help="also copy it to DIR")
+            if action == "logs":
+                p.add_argument("service", nargs="?", help="one service (default: all)")
+                p.add_argument("--follow", action="store_true", help="keep printing new lines")
+                p.add_argument(
+                    "--tail", type=int, metavar="N", help="last N lines of each container"
+                )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        def out(line: str) -> None:
+            if options["verbosity"] > 0 or line.startswith(("warning", "Dry run", "  ")):
+                self.stdout.write(line)
+
+        action = options["action"]
+        if (
+            action in ("db", "full", "restore")
+            and options.get("interactive", True)
+            and not options["dry_run"]
+            and sys.stdin.isatty()
+        ):
+            answer = input(
+                f"`deploy {action}` replaces the server's database (a backup is "
+                "kept). Continue? [y/N] "
+            )
+            if answer.strip().lower() not in ("y", "yes"):
+                raise CommandError("Cancelled; nothing changed.", returncode=2)
+        try:
+            run(action, options, out)
+        except KeyboardInterrupt:
+            if action != "logs":
+                raise
+        except ConfigError as exc:
+            raise CommandError(str(exc), returncode=2) from exc
+        except (StepFailed, Interrupted) as exc:
+            raise CommandError(str(exc), returncode=exc.returncode) from exc
+        except DeployKitError as exc:
+            raise CommandError(str(exc), returncode=1) from exc

@@ -1,0 +1,103 @@
+"""``manage.py dockerize``: generate, check and build the project's Docker files.
+
+Exit codes: 0 done / up to date; 1 ``--check`` found missing or stale files;
+2 bad options or configuration (nothing written); 3 Docker unreachable or the
+build failed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from django_deploykit.docker.dockerize import EXIT_BUILD, EXIT_CONFIG, Options, dockerize
+from django_deploykit.docker.plan import CHOICES, DATABASES, SERVERS, Choices
+from django_deploykit.docker.targets.cli import add_target_arguments, scale_options
+from django_deploykit.exceptions import ConfigError, ServiceUnavailable
+
+
+class Command(BaseCommand):
+    help = "Write the Dockerfile, entrypoint and compose files of this project (safe to re-run)."
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--db", choices=DATABASES, help="database service of the stack")
+        for name, what in (
+            ("search", "a Meilisearch service"),
+            ("celery", "Celery worker/beat"),
+            ("nginx", "nginx terminating TLS"),
+            ("makefile", "a Makefile"),
+        ):
+            pair = parser.add_mutually_exclusive_group()
+            pair.add_argument(
+                f"--{name}", dest=name, action="store_true", default=None, help=f"add {what}"
+            )
+            pair.add_argument(
+                f"--no-{name}", dest=name, action="store_false", help=f"leave out {what}"
+            )
+        parser.add_argument("--python", help="Python version of the image, e.g. 3.12")
+        parser.add_argument("--port", type=int, help="port the server listens on (8000)")
+        parser.add_argument("--server", choices=SERVERS, help="gunicorn (WSGI) or uvicorn (ASGI)")
+        parser.add_argument("--output-dir", type=Path, help="project directory (BASE_DIR)")
+        parser.add_argument("--reset", action="store_true", help="forget saved choices")
+        parser.add_argument("--diff", action="store_true", help="show differences")
+        parser.add_argument("--force", action="store_true", help="replace files you edited")
+        parser.add_argument(
+            "--check",
+            action="store_true",
+            help="write nothing; exit 1 if a file is missing or stale",
+        )
+        parser.add_argument("--dry-run", action="store_true", help="show what would change")
+        parser.add_argument("--build", action="store_true", help="then build the image")
+        parser.add_argument("--tag", help="image tag for --build (<project>:latest)")
+        parser.add_argument("--platform", help="target platform(s) for --build, e.g. linux/arm64")
+        parser.add_argument(
+            "--build-arg",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="build argument for --build, e.g. BASE_IMAGE=…",
+        )
+        parser.add_argument(
+            "--noinput",
+            "--no-input",
+            action="store_false",
+            dest="interactive",
+            help="accepted for symmetry: dockerize never prompts",
+        )
+        add_target_arguments(parser)
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        build_args = {}
+        for item in opts["build_arg"]:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise CommandError(f"--build-arg {item!r}: write KEY=VALUE.", returncode=2)
+            build_args[key] = value
+        options = Options(
+            choices=Choices(**{name: opts[name] for name in CHOICES}),
+            output_dir=opts["output_dir"],
+            diff=opts["diff"],
+            force=opts["force"],
+            check=opts["check"],
+            dry_run=opts["dry_run"],
+            reset=opts["reset"],
+            build=opts["build"],
+            tag=opts["tag"],
+            platform=opts["platform"],
+            build_args=build_args,
+        )
+        try:
+            options.scale = scale_options(opts)
+            code = dockerize(options, out=self.stdout.write)
+        except ConfigError as exc:
+            raise CommandError(str(exc), returncode=EXIT_CONFIG) from exc
+        except ServiceUnavailable as exc:
+            raise CommandError(str(exc), returncode=EXIT_BUILD) from exc
+        if code:
+            raise CommandError(_FAILURES[code], returncode=code)
+
+
+_FAILURES = {1: "Generated files are missing or stale.", 3: "The image build failed."}

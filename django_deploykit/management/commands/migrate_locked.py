@@ -1,0 +1,69 @@
+"""``manage.py migrate_locked``: ``migrate`` under a database lock, safe to run twice at once.
+
+The second of two concurrent runners waits for the first, then finds nothing to
+apply. Exit codes: 0 migrated (or nothing to do), 1 the lock was held past
+``--lock-timeout`` (or the database is unreachable), 2 misconfigured. Every
+other option is passed to ``migrate``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DEFAULT_DB_ALIAS, OperationalError
+
+from django_deploykit.exceptions import ConfigError, ServiceUnavailable
+from django_deploykit.migrate.lock import migration_lock
+
+
+class Command(BaseCommand):
+    help = "Run migrate while holding a database lock, so concurrent runs never both migrate."
+    requires_system_checks: list[str] = []  # migrate runs its own checks
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("args", metavar="app_label [migration_name]", nargs="*")
+        parser.add_argument("--database", default=DEFAULT_DB_ALIAS, help="alias (default: default)")
+        parser.add_argument(
+            "--lock-timeout",
+            type=float,
+            default=600.0,
+            help="seconds to wait for another runner's lock (default 600)",
+        )
+        parser.add_argument("--noinput", "--no-input", action="store_false", dest="interactive")
+
+    def handle(self, *args: str, **options: Any) -> None:
+        alias = options["database"]
+        verbosity = options["verbosity"]
+        announced = False
+
+        def on_wait(waited: float) -> None:
+            nonlocal announced
+            if verbosity >= 1 and not announced:
+                self.stdout.write("Another migrate holds the lock; waiting for it to finish…")
+                announced = True
+
+        try:
+            with migration_lock(alias, options["lock_timeout"], on_wait) as how:
+                if verbosity >= 2:
+                    self.stdout.write(f"Holding the {how}.")
+                call_command(
+                    "migrate",
+                    *args,
+                    database=alias,
+                    interactive=options["interactive"],
+                    verbosity=verbosity,
+                    stdout=self.stdout._out,
+                    stderr=self.stderr._out,
+                )
+        except ConfigError as exc:
+            raise CommandError(str(exc), returncode=2) from exc
+        except ServiceUnavailable as exc:
+            raise CommandError(str(exc), returncode=1) from exc
+        except OperationalError as exc:
+            raise CommandError(
+                f"The database {alias!r} is not reachable ({type(exc).__name__}); "
+                "run `manage.py wait_for_db` first.",
+                returncode=1,
+            ) from exc

@@ -1,0 +1,54 @@
+"""``manage.py wait_for_migrations``: wait until ``migrate --check`` would pass.
+
+Exit codes: 0 nothing pending, 1 still pending (or no database) at the deadline,
+2 bad arguments.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DEFAULT_DB_ALIAS
+
+from django_deploykit.exceptions import ServiceUnavailable
+from django_deploykit.migrate.wait import WaitState, wait_for_migrations
+
+
+class Command(BaseCommand):
+    help = "Wait until every migration of this code is applied (e.g. by the migrate job)."
+    requires_system_checks: list[str] = []  # the schema may be behind: that is the point
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--database", default=DEFAULT_DB_ALIAS, help="alias (default: default)")
+        parser.add_argument("--timeout", type=float, default=300.0, help="seconds (default 300)")
+        parser.add_argument(
+            "--interval", type=float, default=2.0, help="seconds between checks (default 2)"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["timeout"] < 0 or options["interval"] <= 0:
+            raise CommandError("--timeout must be ≥ 0 and --interval > 0 seconds.", returncode=2)
+        verbosity = options["verbosity"]
+        last: list[Any] = [object()]
+
+        def report(state: WaitState) -> None:
+            summary = (
+                f"database not ready ({state.error})"
+                if state.pending is None
+                else f"{len(state.pending)} migration(s) pending"
+            )
+            if verbosity >= 1 and state.pending != [] and (verbosity >= 2 or summary != last[0]):
+                self.stdout.write(f"[{state.elapsed:5.1f}s] waiting: {summary}")
+            last[0] = summary
+
+        try:
+            state = wait_for_migrations(
+                options["database"], options["timeout"], options["interval"], report
+            )
+        except ServiceUnavailable as exc:
+            raise CommandError(str(exc), returncode=1) from exc
+        if verbosity >= 1:
+            self.stdout.write(
+                self.style.SUCCESS(f"Migrations are up to date ({state.elapsed:.1f} s).")
+            )

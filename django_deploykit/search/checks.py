@@ -1,0 +1,51 @@
+"""System checks of the search feature (ids deploykit.E040-E049 / W040-W049).
+
+=============== ==========================================================
+deploykit.E040  a declared search index cannot work (bad name, missing fields...)
+deploykit.W040  DEPLOYKIT_SEARCH_AUTO_UPDATE is on but DEPLOYKIT_MEILISEARCH_URL is not set
+=============== ==========================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+
+from django_deploykit.conf import conf
+from django_deploykit.exceptions import ConfigError
+
+__all__ = ["check_auto_update", "check_search_indexes"]
+
+
+@register(Tags.compatibility)
+def check_search_indexes(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    from django_deploykit.search.indexes import get_indexes
+
+    try:
+        indexes = get_indexes()
+        for index in indexes:
+            index.validate()
+    except ConfigError as exc:
+        return [
+            Error(
+                str(exc),
+                hint="Fix the SearchIndex declaration; see the search guide.",
+                id="deploykit.E040",
+            )
+        ]
+    return []
+
+
+@register(Tags.compatibility)
+def check_auto_update(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if conf.SEARCH_AUTO_UPDATE and not conf.MEILISEARCH_URL:
+        return [
+            Warning(
+                "DEPLOYKIT_SEARCH_AUTO_UPDATE is on but DEPLOYKIT_MEILISEARCH_URL is not set, "
+                "so no index is updated.",
+                hint="Set MEILISEARCH_URL, or turn DEPLOYKIT_SEARCH_AUTO_UPDATE off.",
+                id="deploykit.W040",
+            )
+        ]
+    return []

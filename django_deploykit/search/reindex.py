@@ -1,0 +1,216 @@
+"""Rebuilding a Meilisearch index from the database with zero downtime.
+
+    lock + build index "<uid>__rebuild" (explicit primary key)
+      -> settings (waited for: applied before any document, so nothing is indexed twice)
+      -> documents in keyset batches (every task uid kept, finished ones checked on
+         the way so a failed batch stops the run early)
+      -> wait for every task; any failed task raises TaskFailed, nothing is swapped
+      -> verify: the document count equals the number of rows sent
+      -> swap_indexes(live, build): atomic, searches never see a partial index
+      -> delete the build index (now holding the old documents), releasing the lock
+
+``in_place=True`` (small dev setups) rebuilds the live index itself: settings, delete
+all documents, add, verify; searches see a partial index meanwhile.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from django_deploykit.search import lock
+from django_deploykit.search.client import SearchClient, VerificationFailed
+from django_deploykit.search.documents import iter_batches
+from django_deploykit.search.drift import SettingDiff, index_drift
+from django_deploykit.search.indexes import SearchIndex
+
+__all__ = ["Plan", "Progress", "RebuildResult", "plan", "rebuild"]
+
+
+@dataclass
+class Progress:
+    index: str
+    done: int
+    total: int
+    elapsed: float
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        if not self.rate or self.total <= self.done:
+            return None
+        return (self.total - self.done) / self.rate
+
+
+@dataclass
+class RebuildResult:
+    index: str
+    uid: str
+    mode: str
+    documents: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    swapped: bool = False
+
+    @property
+    def docs_per_second(self) -> float:
+        return self.documents / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "docs_per_second": round(self.docs_per_second, 1)}
+
+
+@dataclass
+class Plan:
+    index: str
+    uid: str
+    model: str
+    rows: int
+    primary_key: str
+    fields: list[str]
+    sample: dict[str, Any] | None
+    live_exists: bool
+    settings_diff: list[SettingDiff] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["settings_diff"] = [d.as_dict() for d in self.settings_diff]
+        return data
+
+
+def _quiet(_: Any) -> None:
+    pass
+
+
+def plan(index: SearchIndex, client: SearchClient) -> Plan:
+    """What a rebuild would send, and how the live settings differ; changes nothing."""
+    index.validate()
+    queryset = index.get_queryset()
+    first = queryset.order_by("pk").first()
+    sample = index.to_document(first) if first is not None else None
+    exists, diff = index_drift(client, index)
+    return Plan(
+        index=index.name,
+        uid=index.uid,
+        model=queryset.model._meta.label,
+        rows=queryset.count(),
+        primary_key=index.primary_key,
+        fields=list(sample or index.fields),
+        sample=sample,
+        live_exists=exists,
+        settings_diff=diff,
+    )
+
+
+def rebuild(
+    index: SearchIndex,
+    client: SearchClient,
+    *,
+    batch_size: int,
+    in_place: bool = False,
+    on_progress: Callable[[Progress], None] = _quiet,
+    on_message: Callable[[str], None] = _quiet,
+) -> RebuildResult:
+    """Rebuild ``index``; raise TaskFailed/VerificationFailed/RebuildLocked on failure."""
+    index.validate()
+    result = RebuildResult(index.name, index.uid, "in-place" if in_place else "swap")
+    started = time.monotonic()
+    lock_uid = index.rebuild_uid
+    lock.acquire(client, index.uid, lock_uid, index.primary_key, on_message)
+    try:
+        target = index.uid if in_place else lock_uid
+        if in_place and client.index_info(index.uid) is None:
+            client.run(
+                client.client.create_index,
+                index.uid,
+                {"primaryKey": index.primary_key},
+                context=f"creating {index.uid}",
+            )
+        build = client.index(target)
+        if index.settings:
+            on_message(f"applying settings to {target!r}")
+            client.run(
+                build.update_settings,
+                dict(index.settings),
+                context=f"settings of {target}",
+                on_heartbeat=on_message,
+            )
+        if in_place:
+            client.run(
+                build.delete_all_documents, context=f"emptying {target}", on_heartbeat=on_message
+            )
+        total = index.get_queryset().count()
+        on_progress(Progress(index.name, 0, total, 0.0))
+        pending: deque[tuple[int, str]] = deque()
+        for batch in iter_batches(index, batch_size):
+            info = client.call(
+                build.add_documents_raw,
+                batch.payload,
+                primary_key=index.primary_key,
+                content_type="application/json",
+            )
+            pending.append((info.task_uid, f"{target} {batch.describe()}"))
+            result.documents += batch.count
+            result.batches += 1
+            if in_place:
+                lock.heartbeat(client, lock_uid, index.primary_key)
+            _check_finished(client, pending)
+            on_progress(
+                Progress(
+                    index.name,
+                    result.documents,
+                    max(total, result.documents),
+                    time.monotonic() - started,
+                )
+            )
+        while pending:  # tasks run in order; each is checked, none is assumed
+            client.wait(*pending.popleft(), on_heartbeat=on_message)
+        _verify(client, target, result.documents, in_place)
+        if not in_place:
+            if client.index_info(index.uid) is None:
+                client.run(
+                    client.client.create_index,
+                    index.uid,
+                    {"primaryKey": index.primary_key},
+                    context=f"creating {index.uid}",
+                )
+            client.run(
+                client.client.swap_indexes,
+                [{"indexes": [index.uid, lock_uid]}],
+                context=f"swapping {lock_uid} into {index.uid}",
+                on_heartbeat=on_message,
+            )
+            result.swapped = True
+            on_message(f"swapped the new index into {index.uid!r}")
+    finally:
+        # Before a swap this drops the partial build; after it, the old documents.
+        lock.release(client, lock_uid, on_message)
+    result.seconds = time.monotonic() - started
+    on_progress(Progress(index.name, result.documents, result.documents, result.seconds))
+    return result
+
+
+def _check_finished(client: SearchClient, pending: deque[tuple[int, str]]) -> None:
+    """Drop finished tasks from the front, raising at once if one failed."""
+    while pending:
+        task = client.get_task(pending[0][0])
+        if task.status in ("enqueued", "processing"):
+            return
+        client.wait(*pending.popleft())  # finished: raises TaskFailed unless it succeeded
+
+
+def _verify(client: SearchClient, uid: str, sent: int, in_place: bool) -> None:
+    stats = client.call(client.index(uid).get_stats)
+    if stats.number_of_documents != sent:
+        outcome = "" if in_place else "; the live index was not replaced"
+        raise VerificationFailed(
+            f"Verification failed: {uid!r} holds {stats.number_of_documents} documents but "
+            f"{sent} rows were sent{outcome}. Several rows probably share a primary-key "
+            "value: make the declared primary key unique."
+        )

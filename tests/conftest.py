@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import collections
+
+import pytest
+
+from tests import tiers
+from tests.meilisearch_fixtures import meili, meilisearch_server  # noqa: F401
+
+_passed: collections.Counter[str] = collections.Counter()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lines = []
+    for tier in tiers.TIERS:
+        reason = tiers.unavailable(tier)
+        lines.append(f"tier {tier}: {'active' if reason is None else 'unavailable: ' + reason}")
+    required = tiers.required_tiers()
+    if required:
+        lines.append(f"required tiers: {', '.join(sorted(required))}")
+    return lines
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    required = tiers.required_tiers()
+    for item in items:
+        for tier in tiers.TIERS:
+            if item.get_closest_marker(tier) is None:
+                continue
+            reason = tiers.unavailable(tier)
+            if reason is None:
+                continue
+            if tier in required:
+                item.add_marker(pytest.mark.tier_unavailable(tier, reason))
+            else:
+                item.add_marker(pytest.mark.skip(reason=f"{tier} tier: {reason}"))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    marker = item.get_closest_marker("tier_unavailable")
+    if marker is not None:
+        tier, reason = marker.args
+        pytest.fail(f"required {tier} tier is unavailable: {reason}", pytrace=False)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.passed:
+        for tier in tiers.TIERS:
+            if tier in report.keywords:
+                _passed[tier] += 1
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    counts = ", ".join(f"{tier} {_passed[tier]}" for tier in tiers.TIERS)
+    terminalreporter.write_line(f"tier tests passed: {counts}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    missing = [t for t in sorted(tiers.required_tiers()) if _passed[t] == 0]
+    if missing and not session.config.option.collectonly and exitstatus == 0:
+        session.config.pluginmanager.get_plugin("terminalreporter").write_line(
+            f"FAILED: required tiers with no passing test: {', '.join(missing)}", red=True
+        )
+        session.exitstatus = 1
+
+
+@pytest.fixture(scope="session")
+def wheel_venv(tmp_path_factory):
+    """(python, wheel): a clean venv where the built wheel is installed (not this checkout)."""
+    from tests.wheel_env import build_wheel, make_venv
+
+    base = tmp_path_factory.mktemp("wheel")
+    wheel = build_wheel(base / "dist")
+    return make_venv(base / "venv", wheel), wheel

