@@ -120,10 +120,11 @@ def test_combination_is_valid(project: Path, db: str, search: bool, celery: bool
     roles = re.findall(r"^  ([a-z*]+)\)$", files["docker-entrypoint.sh"], re.M)
     assert set(roles) >= {"web", "migrate", "manage", "dev", "shell", "*"}
     assert ("worker" in roles) is celery
-    # Every role ends in exec.
+    # Every role ends in exec (web through serve_draining, which execs unless draining).
     dispatch = files["docker-entrypoint.sh"].split('case "$role" in', 1)[1]
     for block in dispatch.split(";;")[:-1]:
-        assert "exec " in block.rsplit(")\n", 1)[-1]
+        body = block.rsplit(")\n", 1)[-1]
+        assert "exec " in body or "serve_draining " in body, body
 
 
 def test_missing_secret_is_a_clear_compose_error(project: Path) -> None:

@@ -286,6 +286,33 @@ def test_image_runs_as_the_kubelet_runs_it(site, pod, tmp_path):
     assert time.monotonic() - started < grace
 
 
+def test_web_serves_on_while_it_drains(site, pod):
+    """DRAIN_SECONDS (set by the Swarm stack): after SIGTERM the task answers for that long,
+    then gunicorn stops gracefully and the container exits 0."""
+    project, tag = site["project"], site["tag"]
+    web = f"dk-drain-{uuid.uuid4().hex[:6]}"
+    pod["names"].append(web)
+    drain = 4
+    extra = ["-p", "127.0.0.1::8000", "-e", f"DRAIN_SECONDS={drain}"]
+    docker(*kubelet_run(tag, project, web, ["web"], pod["secrets"], pod["volume"], extra))
+    port = int(docker("port", web, "8000").stdout.split(":")[-1])
+    inspect = json.loads(docker("inspect", web).stdout)[0]
+    pod_ip = next(iter(inspect["NetworkSettings"]["Networks"].values()))["IPAddress"]
+    host = f"{pod_ip}:8000"
+    wait_status(port, "/health/live/", host, 60)
+
+    started = time.monotonic()
+    docker("kill", "--signal", "TERM", web)
+    answered = 0
+    while time.monotonic() - started < drain - 1:  # bounded: about 12 requests
+        assert request(port, "/health/live/", host)[0] == 200
+        answered += 1
+        time.sleep(0.25)
+    assert answered >= 5
+    assert docker("wait", web, timeout=drain + 40).stdout.strip() == "0"
+    assert time.monotonic() - started >= drain
+
+
 # -- Swarm: the generated stack on a single-node swarm ----------------------------------
 
 _PASSWORD_FROM_FILE = (
@@ -447,8 +474,11 @@ def test_swarm_stack_serves_updates_without_errors_and_rolls_back(site, swarm, t
             "{{.Name}} {{.Image}} {{.CurrentState}} {{.Error}}",
             check=False,
         )
-        logs = docker("service", "logs", "--tail", "30", f"{name}_web", check=False)
-        return states.stdout + logs.stdout[-3000:] + logs.stderr[-3000:]
+        logs = ""
+        for role in ("web", "proxy"):
+            out = docker("service", "logs", "--tail", "30", f"{name}_{role}", check=False)
+            logs += f"\n--- {role}\n" + out.stdout[-3000:] + out.stderr[-3000:]
+        return states.stdout + logs
 
     try:
         deploy(tag)
@@ -482,7 +512,7 @@ def test_swarm_stack_serves_updates_without_errors_and_rolls_back(site, swarm, t
                 2,
             )
             time.sleep(2)
-        assert load.failures == [] and load.ok > 50, (load.ok, load.failures[:10])
+        assert load.failures == [] and load.ok > 50, (load.ok, load.failures[:10], tasks())
         migrations = docker("service", "ps", f"{name}_migrate", "--format", "{{.Image}}").stdout
         assert v2.rsplit(":", 1)[1] in migrations  # the new revision ran its own migrate job
 
@@ -506,7 +536,7 @@ def test_swarm_stack_serves_updates_without_errors_and_rolls_back(site, swarm, t
         assert state == "rollback_completed"
         image = service(f"{name}_web")["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
         assert image.startswith(v2)
-        assert load.failures == [] and load.ok > 20, (load.ok, load.failures[:10])
+        assert load.failures == [] and load.ok > 20, (load.ok, load.failures[:10], tasks())
         assert request(https, "/", HOST, tls=True)[0] == 200
     finally:
         stack("stack", "rm", name, check=False)

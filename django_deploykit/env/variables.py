@@ -189,6 +189,16 @@ VARIABLES: tuple[Variable, ...] = (
         used_by=("entrypoint",),
     ),
     Variable(
+        "DRAIN_SECONDS",
+        "0",
+        "int",
+        "On SIGTERM, web keeps serving this many seconds before gunicorn's graceful "
+        "shutdown, so a proxy that still has the task's address cached (nginx in the "
+        "Swarm stack) never meets a closed port. 0 stops at once; the Swarm stack sets 10.",
+        "runtime",
+        used_by=("entrypoint",),
+    ),
+    Variable(
         "RUN_MIGRATIONS",
         "0",
         "bool",

@@ -16,6 +16,7 @@ from django.template import Context
 from django_deploykit.docker.plan import Plan
 from django_deploykit.docker.render import RenderedFile, engine
 from django_deploykit.docker.targets.config import (
+    GUNICORN_TIMEOUT,
     app_config,
     app_secrets,
     db_secrets,
@@ -26,6 +27,10 @@ from django_deploykit.docker.targets.options import ScaleOptions, media_on_objec
 __all__ = ["render_swarm", "swarm_context"]
 
 DB_DATA = {"mariadb": "/var/lib/mysql", "postgres": "/var/lib/postgresql/data"}
+#: nginx forgets a web task's address after this many seconds (its resolver cache).
+RESOLVER_VALID_SECONDS = 5
+#: A stopping web task serves on this long: Swarm's 2 s DNS delay + the cache + a margin.
+DRAIN_SECONDS = 2 * RESOLVER_VALID_SECONDS
 
 
 def swarm_context(plan: Plan, options: ScaleOptions) -> dict[str, Any]:
@@ -48,6 +53,9 @@ def swarm_context(plan: Plan, options: ScaleOptions) -> dict[str, Any]:
         "pinned_web": sqlite or (media_volume and not options.shared_media),
         "db_image": plan.images.get(plan.db, plan.db),
         "db_path": DB_DATA.get(plan.db, ""),
+        "resolver_valid": RESOLVER_VALID_SECONDS,
+        "drain": DRAIN_SECONDS,
+        "web_stop_grace": DRAIN_SECONDS + GUNICORN_TIMEOUT + 10,
     }
 
 
