@@ -29,6 +29,7 @@ test: venv
 	$(BIN)/python -m pytest
 
 lint: venv
+	@test -x $(BIN)/ruff || $(BIN)/python -m pip install -q ruff
 	$(BIN)/ruff check django_deploykit tests example_project benchmarks
 	$(BIN)/ruff format --check django_deploykit tests example_project benchmarks
 
