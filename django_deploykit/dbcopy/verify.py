@@ -51,7 +51,33 @@ def canonical(value: Any) -> bytes:
     return b"s" + str(value).encode()
 
 
-def checksum(alias: str, table: Table, batch: int = 1000) -> tuple[int, str]:
+def _text(value: Any) -> bytes:
+    return b"s" + str(value).encode()
+
+
+# The common types first, by exact type: verification hashes every value of every row,
+# so skipping the isinstance chain for them is most of its speed.
+_BY_TYPE: dict[type, Any] = {
+    str: lambda v: b"s" + v.encode(),
+    int: _text,
+    bool: lambda v: b"T" if v else b"F",
+    type(None): lambda v: b"N",
+}
+
+
+def _row_digest(row: tuple[Any, ...]) -> int:
+    """A 128-bit digest of one row; each value is length-prefixed, so none can run into
+    the next."""
+    parts = []
+    for value in row:
+        fast = _BY_TYPE.get(type(value))
+        data = fast(value) if fast is not None else canonical(value)
+        parts.append(len(data).to_bytes(8, "little"))
+        parts.append(data)
+    return int.from_bytes(hashlib.blake2b(b"".join(parts), digest_size=16).digest(), "little")
+
+
+def checksum(alias: str, table: Table, batch: int = 5000) -> tuple[int, str]:
     """(row count, checksum) of ``table`` in the database behind ``alias``."""
     attnames = [f.attname for f in table.fields]
     pk = table.pk.attname
@@ -60,18 +86,12 @@ def checksum(alias: str, table: Table, batch: int = 1000) -> tuple[int, str]:
     count, total = 0, 0
     page = list(qs[:batch])
     while page:
-        for row in page:
-            digest = hashlib.blake2b(digest_size=16)
-            for value in row:
-                data = canonical(value)
-                digest.update(len(data).to_bytes(8, "little"))
-                digest.update(data)
-            total = (total + int.from_bytes(digest.digest(), "little")) % _MOD
+        total += sum(map(_row_digest, page))
         count += len(page)
         if len(page) < batch:
             break
         page = list(qs.filter(**{f"{pk}__gt": page[-1][pk_index]})[:batch])
-    return count, f"{total:032x}"
+    return count, f"{total % _MOD:032x}"
 
 
 def verify_tables(source_alias: str, target_alias: str, tables: list[Table]) -> dict[str, str]:
