@@ -77,7 +77,7 @@ def _row_digest(row: tuple[Any, ...]) -> int:
     return int.from_bytes(hashlib.blake2b(b"".join(parts), digest_size=16).digest(), "little")
 
 
-def checksum(alias: str, table: Table, batch: int = 5000) -> tuple[int, str]:
+def checksum(alias: str, table: Table, batch: int = 2000) -> tuple[int, str]:
     """(row count, checksum) of ``table`` in the database behind ``alias``."""
     attnames = [f.attname for f in table.fields]
     pk = table.pk.attname

@@ -1,8 +1,9 @@
 """Wait until databases (and optionally caches and Meilisearch) accept real requests.
 
 Every target is probed in its own thread, so a hung host does not delay the
-others. Transient reasons are retried with a short backoff (100 ms growing to
-200 ms, so the wait ends at most ~0.2 s after the last service comes up);
+others. Transient reasons are retried with a short backoff (50 ms growing to
+100 ms: a loopback or LAN probe costs milliseconds, and the wait must end within
+~0.2 s of the last service coming up, process exit included);
 permanent reasons (``auth``, ``unknown_db``, ``missing_driver``,
 ``misconfigured``) stop the wait at once. The overall timeout is kept by the
 caller's thread, never by a probe, so it holds even for a black-holed host.
@@ -27,8 +28,8 @@ from django_deploykit.services.search import probe_meilisearch
 
 __all__ = ["HINTS", "Attempt", "Target", "WaitOutcome", "targets_from_settings", "wait_for"]
 
-INITIAL_DELAY = 0.1
-MAX_DELAY = 0.2
+INITIAL_DELAY = 0.05
+MAX_DELAY = 0.1
 
 #: What to do about each permanent reason (one line, no secret).
 HINTS = {
