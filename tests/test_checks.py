@@ -78,6 +78,7 @@ def test_w002_sqlite_directory_not_writable(settings, tmp_path, readonly_dir, mo
     assert ids(deploykit_checks.check_sqlite_writable()) == []
 
 
+@pytest.mark.django_db  # Django >= 6.0's check asks the database (JSONField support)
 def test_check_command_passes_on_the_test_settings():
     from django.core.management import call_command
 
