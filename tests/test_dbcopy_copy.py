@@ -82,7 +82,11 @@ def test_new_rows_get_new_ids_after_copy(kind, make_sqlite, make_server_db):
     author = m.Author.objects.using(db).create(name="new")
     assert author.pk > 3
     book = m.Book.objects.using(db).create(
-        author=author, title="n", body="b", price=1, published=datetime.datetime.now(datetime.UTC)
+        author=author,
+        title="n",
+        body="b",
+        price=1,
+        published=datetime.datetime.now(datetime.timezone.utc),
     )
     book.tags.add(m.Tag.objects.using(db).create(name="new tag"))
     m.Everything.objects.using(db).create()
