@@ -547,5 +547,12 @@ def test_swarm_stack_serves_updates_without_errors_and_rolls_back(site, swarm, t
             ).stdout.strip():
                 break
             time.sleep(1)
+        # The stack's named volumes outlive `stack rm`; they go once no task holds them.
+        label = f"label=com.docker.stack.namespace={name}"
+        for _ in range(30):
+            volumes = docker("volume", "ls", "-q", "--filter", label).stdout.split()
+            if not volumes or docker("volume", "rm", *volumes, check=False).returncode == 0:
+                break
+            time.sleep(1)
         for image in (v2, broken):
             docker("rmi", "-f", image, check=False)
