@@ -13,6 +13,7 @@ import hashlib
 import json
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.db import connections
@@ -26,12 +27,25 @@ __all__ = ["canonical", "checksum", "fk_problems", "verify_tables"]
 _MOD = 1 << 128
 
 
+def _text(value: Any) -> bytes:
+    return b"s" + str(value).encode()
+
+
+# The common types by exact type first: verification canonicalises every value of every
+# row, and the dict lookup skips the isinstance chain for them.
+_BY_TYPE: dict[type, Callable[[Any], bytes]] = {
+    str: lambda v: b"s" + v.encode(),
+    int: _text,
+    bool: lambda v: b"T" if v else b"F",
+    type(None): lambda v: b"N",
+}
+
+
 def canonical(value: Any) -> bytes:
     """One unambiguous byte string per value, equal for equal values on any engine."""
-    if value is None:
-        return b"N"
-    if isinstance(value, bool):
-        return b"T" if value else b"F"
+    fast = _BY_TYPE.get(type(value))
+    if fast is not None:
+        return fast(value)
     if isinstance(value, (bytes, memoryview)):
         return b"b" + bytes(value)
     if isinstance(value, datetime.datetime):
@@ -48,30 +62,14 @@ def canonical(value: Any) -> bytes:
         return b"j" + json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
     if isinstance(value, float):
         return b"f" + repr(value).encode()
-    return b"s" + str(value).encode()
-
-
-def _text(value: Any) -> bytes:
-    return b"s" + str(value).encode()
-
-
-# The common types first, by exact type: verification hashes every value of every row,
-# so skipping the isinstance chain for them is most of its speed.
-_BY_TYPE: dict[type, Any] = {
-    str: lambda v: b"s" + v.encode(),
-    int: _text,
-    bool: lambda v: b"T" if v else b"F",
-    type(None): lambda v: b"N",
-}
+    return _text(value)
 
 
 def _row_digest(row: tuple[Any, ...]) -> int:
-    """A 128-bit digest of one row; each value is length-prefixed, so none can run into
-    the next."""
+    """A 128-bit digest of one row, hashed in one call; each value is length-prefixed, so
+    none can run into the next."""
     parts = []
-    for value in row:
-        fast = _BY_TYPE.get(type(value))
-        data = fast(value) if fast is not None else canonical(value)
+    for data in map(canonical, row):
         parts.append(len(data).to_bytes(8, "little"))
         parts.append(data)
     return int.from_bytes(hashlib.blake2b(b"".join(parts), digest_size=16).digest(), "little")
