@@ -70,4 +70,6 @@ for _alias, _url in _TIER_URLS.items():
         DATABASES[_alias] = dict(dj_database_url.parse(_url))
         if _alias == "mariadb":
             DATABASES[_alias].setdefault("OPTIONS", {})["charset"] = "utf8mb4"
-        DATABASES[_alias]["TEST"] = {"NAME": f"test_deploykit_{_alias}"}
+        # A suffix lets several checkouts run the server tiers side by side.
+        _suffix = os.environ.get("DEPLOYKIT_TEST_DB_SUFFIX", "")
+        DATABASES[_alias]["TEST"] = {"NAME": f"test_deploykit_{_alias}{_suffix}"}
