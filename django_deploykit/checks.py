@@ -1,4 +1,4 @@
-"""System checks. Ids come from one table in docs/checks.rst; a number is never reused.
+"""System checks. Ids come from one table in docs/reference/checks.rst; a number is never reused.
 
 =============== ==========================================================
 deploykit.E001  a DEPLOYKIT_* setting has a value of the wrong type

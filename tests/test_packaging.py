@@ -28,6 +28,9 @@ def test_wheel_ships_templates_and_the_dockerfile(wheel_venv):
     names = zipfile.ZipFile(wheel).namelist()
     assert "django_deploykit/templates/deploykit/Dockerfile" in names
     assert "django_deploykit/py.typed" in names
+    licence = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+    assert licence, names
+    assert b"BSD 3-Clause" in zipfile.ZipFile(wheel).read(licence[0])
     shipped = zipfile.ZipFile(wheel).read("django_deploykit/templates/deploykit/Dockerfile")
     assert shipped == (ROOT / "Dockerfile.template").read_bytes()
     assert not any(n.startswith(("tests/", "example_project/")) for n in names)

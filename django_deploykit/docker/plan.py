@@ -17,6 +17,8 @@ __all__ = ["CHOICES", "Choices", "Plan", "make_plan", "saved_choices"]
 
 DATABASES = ("sqlite", "mariadb", "postgres")
 SERVERS = ("gunicorn", "uvicorn")
+#: Python versions the generated image may use (official slim images exist for each).
+PYTHONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
 APP_UID = 10001
 #: uv installs the dependencies in the build stage (its cache mount works offline too).
 UV_VERSION = "0.9.30"
@@ -178,9 +180,10 @@ def _validate(choices: Choices) -> None:
         raise ConfigError(f"Unknown database {choices.db!r}: use one of {', '.join(DATABASES)}.")
     if choices.server is not None and choices.server not in SERVERS:
         raise ConfigError(f"Unknown server {choices.server!r}: use gunicorn or uvicorn.")
-    if choices.python is not None and not re.fullmatch(r"3\.1[0-9]", str(choices.python)):
+    if choices.python is not None and str(choices.python) not in PYTHONS:
         raise ConfigError(
-            f"--python {choices.python!r} is not a supported version: give 3.10 … 3.14."
+            f"--python {choices.python!r} is not a supported version: give one of "
+            f"{', '.join(PYTHONS)}."
         )
     if choices.port is not None and not 1 <= int(choices.port) <= 65535:
         raise ConfigError(f"--port {choices.port} is out of range: give 1 … 65535.")
