@@ -59,6 +59,22 @@ SETTINGS: dict[str, Setting] = {
             "HTTP timeout in seconds of every request to Meilisearch.",
         ),
         Setting(
+            "DEPLOYKIT_SEARCH_QUERY_TIMEOUT",
+            (int, float),
+            1.5,
+            "HTTP timeout in seconds of a search made while serving a page (``search_pks``, "
+            "``search_page``): a hung Meilisearch costs a page at most this long before it "
+            "falls back to the database.",
+        ),
+        Setting(
+            "DEPLOYKIT_SEARCH_RETRY_SECONDS",
+            (int, float),
+            10,
+            "After a search failed (timeout, unreachable, missing index), searches of that "
+            "process fall back to the database at once for this many seconds instead of "
+            "waiting on Meilisearch again; ``0`` retries on every search.",
+        ),
+        Setting(
             "DEPLOYKIT_SERVICE_TIMEOUT",
             (int, float),
             3,
@@ -182,6 +198,14 @@ class _Conf:
     @property
     def MEILISEARCH_TIMEOUT(self) -> float:
         return float(self.get("DEPLOYKIT_MEILISEARCH_TIMEOUT"))
+
+    @property
+    def SEARCH_QUERY_TIMEOUT(self) -> float:
+        return float(self.get("DEPLOYKIT_SEARCH_QUERY_TIMEOUT"))
+
+    @property
+    def SEARCH_RETRY_SECONDS(self) -> float:
+        return float(self.get("DEPLOYKIT_SEARCH_RETRY_SECONDS"))
 
     @property
     def SERVICE_TIMEOUT(self) -> float:

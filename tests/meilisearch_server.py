@@ -593,7 +593,9 @@ class Handler(BaseHTTPRequestHandler):
             fields = index.settings["searchableAttributes"]
             hits = [d for d in index.documents.values() if not words or _matches(d, words, fields)]
             total = len(hits)
-            page = hits[offset : offset + limit]
+            # As Meilisearch: hits stop at maxTotalHits, the count does not.
+            reachable = hits[: index.settings["pagination"]["maxTotalHits"]]
+            page = reachable[offset : offset + limit]
             if retrieve != ["*"]:
                 page = [{k: d[k] for k in retrieve if k in d} for d in page]
             page = copy.deepcopy(page)

@@ -73,6 +73,9 @@ class Check:
     name: ClassVar[str] = ""
     #: Endpoints that run this check. "live" must never do I/O.
     tiers: ClassVar[tuple[str, ...]] = ("ready",)
+    #: False for an optional dependency the site degrades without (search): its
+    #: failure is reported as "degraded" and never fails the probe.
+    required: ClassVar[bool] = True
 
     @classmethod
     def instances(cls) -> list[Check]:
@@ -141,16 +144,41 @@ class CacheCheck(Check):
 
 
 class SearchCheck(Check):
-    """Meilisearch ``GET /health``, when ``DEPLOYKIT_MEILISEARCH_URL`` is set."""
+    """Meilisearch ``GET /health`` and every declared index exists.
+
+    Optional: pages fall back to the database without search, so a failure is
+    reported as degraded and the probe stays 200 (web keeps its traffic).
+    """
 
     name = "search"
+    required = False
 
     @classmethod
     def instances(cls) -> list[Check]:
         return [cls()] if conf.MEILISEARCH_URL else []
 
     def run(self, timeout: float) -> ProbeResult:
-        return probe_meilisearch(timeout=timeout)
+        result = probe_meilisearch(timeout=timeout)
+        if not result.ok:
+            return result
+        from django_deploykit.search.query import missing_indexes
+
+        started = time.perf_counter()
+        try:
+            missing = missing_indexes(timeout)
+        except Exception as exc:  # reported like any failed probe, never raised
+            reason, detail = "unavailable", f"{type(exc).__name__}: {exc}"
+        else:
+            reason, detail = ("missing_index", _missing_detail(missing)) if missing else ("ok", "")
+        duration = result.duration_ms + (time.perf_counter() - started) * 1000
+        return ProbeResult(self.key, reason, detail, duration)
+
+
+def _missing_detail(uids: list[str]) -> str:
+    return (
+        f"index {', '.join(uids)} does not exist in Meilisearch (searches fall back to the "
+        "database): run `manage.py reindex_search`"
+    )
 
 
 class MigrationsCheck(Check):

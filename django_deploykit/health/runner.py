@@ -39,10 +39,17 @@ class Report:
     checked_at: datetime
     #: Age in ms of each result that came from the cache.
     ages_ms: dict[str, float] = field(default_factory=dict)
+    #: Keys of the optional checks: their failure degrades, it does not fail the tier.
+    optional: frozenset[str] = frozenset()
 
     @property
     def healthy(self) -> bool:
-        return all(r.ok for r in self.results)
+        return all(r.ok for r in self.results if r.name not in self.optional)
+
+    @property
+    def degraded(self) -> list[ProbeResult]:
+        """Failing optional checks (the site serves, with less)."""
+        return [r for r in self.results if not r.ok and r.name in self.optional]
 
 
 class Runner:
@@ -105,7 +112,8 @@ class Runner:
             else:
                 waited = (time.monotonic() - started) * 1000
                 results.append(ProbeResult(key, "timeout", "no result within the deadline", waited))
-        return Report(tier, results, datetime.now(timezone.utc), ages)
+        optional = frozenset(check.key for check in checks if not check.required)
+        return Report(tier, results, datetime.now(timezone.utc), ages, optional)
 
     def _done(self, key: str, future: Future[ProbeResult]) -> None:
         with self._lock:

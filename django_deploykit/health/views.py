@@ -1,6 +1,7 @@
 """Health endpoints: ``/health/`` (ready), ``live/``, ``ready/``, ``startup/``.
 
-200 when every check of the tier is ok, 503 otherwise; ``Cache-Control:
+200 when every required check of the tier is ok, 503 otherwise; an optional
+check that fails (search) makes the body ``"status": "degraded"`` with 200. ``Cache-Control:
 no-store``; JSON by default, a plain-text listing with ``?verbose``. The public
 body carries statuses and reason codes only; each check's private detail is
 added for a caller that sends ``Authorization: Bearer <DEPLOYKIT_HEALTH_TOKEN>``.
@@ -23,7 +24,13 @@ from django_deploykit.health.runner import Report, run_tier
 __all__ = ["health_response", "live", "ready", "render_json", "render_text", "startup"]
 
 logger = logging.getLogger("django_deploykit.health")
-_last_state: dict[str, bool] = {}
+_last_state: dict[str, tuple[bool, frozenset[str]]] = {}
+
+
+def _status(report: Report) -> str:
+    if not report.healthy:
+        return "fail"
+    return "degraded" if report.degraded else "ok"
 
 
 def authorized(request: HttpRequest) -> bool:
@@ -37,8 +44,9 @@ def authorized(request: HttpRequest) -> bool:
 def render_json(report: Report, details: bool = False) -> dict[str, Any]:
     checks: dict[str, dict[str, Any]] = {}
     for result in report.results:
+        optional = result.name in report.optional
         item: dict[str, Any] = {
-            "status": "ok" if result.ok else "fail",
+            "status": "ok" if result.ok else ("degraded" if optional else "fail"),
             "duration_ms": round(result.duration_ms, 1),
         }
         if not result.ok:
@@ -49,7 +57,7 @@ def render_json(report: Report, details: bool = False) -> dict[str, Any]:
             item["detail"] = result.detail
         checks[result.name] = item
     return {
-        "status": "ok" if report.healthy else "fail",
+        "status": _status(report),
         "tier": report.tier,
         "checked_at": report.checked_at.isoformat(timespec="milliseconds"),
         "checks": checks,
@@ -59,26 +67,38 @@ def render_json(report: Report, details: bool = False) -> dict[str, Any]:
 def render_text(report: Report, details: bool = False) -> str:
     lines = []
     for result in report.results:
-        mark, state = ("+", "ok") if result.ok else ("-", f"fail: {result.reason}")
+        if result.ok:
+            mark, state = "+", "ok"
+        elif result.name in report.optional:
+            mark, state = "~", f"degraded: {result.reason}"
+        else:
+            mark, state = "-", f"fail: {result.reason}"
         line = f"[{mark}]{result.name} {state} ({result.duration_ms:.1f} ms)"
         if details and result.detail:
             line += f" {result.detail}"
         lines.append(line)
-    lines.append(f"{report.tier} check {'passed' if report.healthy else 'failed'}")
+    outcome = {"ok": "passed", "degraded": "passed (degraded)", "fail": "failed"}[_status(report)]
+    lines.append(f"{report.tier} check {outcome}")
     return "\n".join(lines) + "\n"
 
 
 def _log_transition(report: Report) -> None:
     # Once per change of state, not once per probe; the detail is for the server log only.
-    if _last_state.get(report.tier) == report.healthy:
+    degraded = frozenset(f"{r.name}: {r.reason}" for r in report.degraded)
+    state = (report.healthy, degraded)
+    if _last_state.get(report.tier) == state:
         return
-    _last_state[report.tier] = report.healthy
-    if report.healthy:
+    _last_state[report.tier] = state
+    status = _status(report)
+    if status == "ok":
         logger.info("health %s: ok", report.tier)
+        return
+    failing = "; ".join(
+        f"{r.name}: {r.reason} {r.detail}".strip() for r in report.results if not r.ok
+    )
+    if status == "degraded":
+        logger.warning("health %s: degraded (still serving): %s", report.tier, failing)
     else:
-        failing = "; ".join(
-            f"{r.name}: {r.reason} {r.detail}".strip() for r in report.results if not r.ok
-        )
         logger.warning("health %s: failing: %s", report.tier, failing)
 
 

@@ -3,6 +3,8 @@
 =============== ==========================================================
 deploykit.E040  a declared search index cannot work (bad name, missing fields...)
 deploykit.W040  DEPLOYKIT_SEARCH_AUTO_UPDATE is on but DEPLOYKIT_MEILISEARCH_URL is not set
+deploykit.W041  a declared index does not exist on the server (``check --deploy`` only:
+                it asks Meilisearch)
 =============== ==========================================================
 """
 
@@ -15,7 +17,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django_deploykit.conf import conf
 from django_deploykit.exceptions import ConfigError
 
-__all__ = ["check_auto_update", "check_search_indexes"]
+__all__ = ["check_auto_update", "check_missing_indexes", "check_search_indexes"]
 
 
 @register(Tags.compatibility)
@@ -49,3 +51,24 @@ def check_auto_update(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
             )
         ]
     return []
+
+
+@register(Tags.compatibility, deploy=True)
+def check_missing_indexes(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    from django_deploykit.exceptions import DeployKitError
+    from django_deploykit.search.query import missing_indexes
+
+    try:
+        missing = missing_indexes(conf.SERVICE_TIMEOUT)
+    except (ConfigError, DeployKitError):
+        return []  # unreachable or misconfigured: the health check and reindex_search say so
+    return [
+        Warning(
+            f"Search index {uid!r} does not exist in Meilisearch at {conf.MEILISEARCH_URL}: "
+            "searches fall back to the database.",
+            hint="Run `manage.py reindex_search` (in the stack: docker compose exec web "
+            "python manage.py reindex_search).",
+            id="deploykit.W041",
+        )
+        for uid in missing
+    ]

@@ -23,6 +23,7 @@ REASONS: dict[str, str] = {
     "missing_driver": "the Python driver of this database or cache is not installed",
     "misconfigured": "the settings of this service are incomplete or malformed",
     "migrations": "migrations on disk are not applied to the database",
+    "missing_index": "a declared search index does not exist on the search server",
     "failed": "a check reported failure",
     "unknown": "an unexpected error (details only for authorised callers)",
 }
