@@ -227,3 +227,23 @@ def test_node_build_stage(project: Path, settings) -> None:
     runtime = text.split("AS runtime", 1)[1]
     assert "--from=assets" not in runtime and "node_modules" not in runtime
     lint_dockerfile(project / "Dockerfile")
+
+
+@pytest.mark.parametrize("db", ["sqlite", "mariadb", "postgres"])
+def test_dockerfile_is_architecture_neutral(project: Path, settings, db: str) -> None:
+    """One Dockerfile for amd64 and arm64 (Raspberry Pi): nothing tied to one CPU."""
+    settings.STATICFILES_DIRS = [project / "assets" / "dist"]
+    (project / "package.json").write_text('{"scripts": {"build": "vite build"}}')
+    text = generate(project, db=db)["Dockerfile"]
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    assert not re.search(r"amd64|x86_64|aarch64|arm64|\.deb\b|curl |wget ", code)
+    # uv comes from PyPI as a wheel for the build's platform, not as a downloaded binary.
+    assert "pip install --no-cache-dir --target /opt/uv/" in text
+    # Cache mounts holding binaries are kept per platform, so an amd64 and an arm64
+    # build on one machine never hand each other a uv binary or apt's package cache.
+    for mount in re.findall(r"--mount=type=cache,[^ ]*target=(?:/opt/uv|/var/[^ ,]*)", text):
+        assert "id=" in mount and "$TARGETPLATFORM" in mount, mount
+    assert "ARG TARGETPLATFORM" in text.split("AS build", 1)[1].split("FROM", 1)[0]
+    # Front-end assets do not depend on the CPU: Node runs natively on the build host.
+    assert re.search(r"^FROM --platform=\$BUILDPLATFORM \S+ AS assets$", text, re.M)
+    lint_dockerfile(project / "Dockerfile")

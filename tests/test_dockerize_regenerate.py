@@ -233,14 +233,31 @@ def test_unreachable_engine_fails_before_writing(project: Path, monkeypatch) -> 
     assert not (project / "Dockerfile").exists()
 
 
-def test_multi_platform_without_buildx_says_what_to_do(tmp_path: Path) -> None:
+def _cli_has_buildx() -> bool:
     from django_deploykit.docker import engine
 
     try:
-        cli = engine.docker_cli()
+        return engine.has_buildx(engine.docker_cli())
     except engine.ServiceUnavailable:
         pytest.skip("no docker CLI")
-    if engine._has_buildx(cli):
+
+
+def test_multi_platform_without_buildx_fails_before_writing(project: Path) -> None:
+    if _cli_has_buildx():
         pytest.skip("this docker CLI has buildx: the multi-platform path needs a registry")
-    with pytest.raises(engine.DeployKitError, match="buildx build --platform linux/amd64,linux"):
-        engine.build(tmp_path, "x:1", platform="linux/amd64,linux/arm64", check_engine=False)
+    code, text = run_fails(project, "--build", "--platform", "linux/amd64,linux/arm64")
+    assert code == 2, text
+    assert "docker buildx" in text and "docker-buildx" in text  # what it is and how to get it
+    assert "--platform linux/arm64" in text  # one platform at a time needs no buildx
+    assert "Traceback" not in text
+    assert not (project / "Dockerfile").exists() and not (project / STATE_FILE).exists()
+
+
+@pytest.mark.parametrize(
+    "value", ["arm64", "linux/", "linux/arm64,", "linux/arm64 linux/amd64", "Linux/ARM64"]
+)
+def test_malformed_platform_is_a_usage_error(project: Path, value: str) -> None:
+    code, text = run_fails(project, "--build", "--platform", value)
+    assert code == 2, text
+    assert repr(value) in text and "linux/arm64" in text
+    assert not (project / "Dockerfile").exists()

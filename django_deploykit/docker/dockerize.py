@@ -67,6 +67,8 @@ def validate(options: Options) -> None:
         raise ConfigError("--dry-run writes nothing: do not combine it with --force or --build.")
     if (options.tag or options.platform or options.build_args) and not options.build:
         raise ConfigError("--tag, --platform and --build-arg apply to a build: add --build.")
+    if options.platform is not None:
+        engine.parse_platforms(options.platform)
 
 
 def dockerize(options: Options, out: Callable[[str], None] = print) -> int:
@@ -103,7 +105,9 @@ def dockerize(options: Options, out: Callable[[str], None] = print) -> int:
         return EXIT_OK
     if options.build:
         # Fail before writing when the build could not run anyway.
-        engine.docker_cli()
+        cli = engine.docker_cli()
+        if options.platform:
+            engine.check_builder(cli, engine.parse_platforms(options.platform))
         engine.client().close()
     written = writer.apply(directory, changes, state, plan.saved, force=options.force)
     if any(c.file.secret for c in written) and writer.ensure_gitignored(directory):
@@ -123,7 +127,20 @@ def dockerize(options: Options, out: Callable[[str], None] = print) -> int:
             )
         except engine.BuildError as exc:
             out(str(exc))
+            if options.platform:
+                out(
+                    f"A build for {options.platform} on an engine of another architecture "
+                    "runs under QEMU emulation: if a step failed with 'exec format error', "
+                    "register it on the engine's host (see the Raspberry Pi page of the docs)."
+                )
             return EXIT_BUILD
+        if options.platform and "," in options.platform:
+            out(
+                f"Built {tag} for {options.platform}. A multi-platform image cannot be loaded "
+                "into the engine: it stays in buildx's cache; push it with `docker buildx "
+                f"build --platform {options.platform} --tag <registry>/{tag} --push .`."
+            )
+            return EXIT_OK
         out(f"Built {tag}.")
     return EXIT_OK
 

@@ -10,6 +10,7 @@ and reads logs of containers.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -17,9 +18,21 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from django_deploykit.exceptions import DeployKitError, ServiceUnavailable
+from django_deploykit.exceptions import ConfigError, DeployKitError, ServiceUnavailable
 
-__all__ = ["BuildError", "build", "client", "docker_cli", "wait_healthy"]
+__all__ = [
+    "BuildError",
+    "build",
+    "check_builder",
+    "client",
+    "docker_cli",
+    "has_buildx",
+    "parse_platforms",
+    "wait_healthy",
+]
+
+# os/arch[/variant] as Docker spells platforms: linux/amd64, linux/arm64, linux/arm/v7.
+_PLATFORM = re.compile(r"[a-z0-9]+/[a-z0-9_]+(/v[0-9]+)?")
 
 
 class BuildError(DeployKitError):
@@ -67,11 +80,38 @@ def docker_cli() -> str:
     )
 
 
-def _has_buildx(cli: str) -> bool:
+def has_buildx(cli: str) -> bool:
     result = subprocess.run(
         [cli, "buildx", "version"], capture_output=True, text=True, check=False, timeout=30
     )
     return result.returncode == 0
+
+
+def parse_platforms(value: str) -> tuple[str, ...]:
+    """``--platform``'s comma list as platforms, or ConfigError naming the bad value."""
+    items = tuple(value.split(","))
+    if not all(_PLATFORM.fullmatch(item) for item in items):
+        raise ConfigError(
+            f"--platform {value!r}: write os/arch, several separated by commas without spaces, "
+            "e.g. linux/arm64 or linux/amd64,linux/arm64."
+        )
+    return items
+
+
+def check_builder(cli: str, platforms: tuple[str, ...]) -> None:
+    """Several platforms need buildx: ConfigError saying how to get it, before any write.
+
+    One platform, foreign or not, is built by the engine's own BuildKit (``docker
+    build --platform``); only a multi-platform image needs the buildx plugin.
+    """
+    if len(platforms) > 1 and not has_buildx(cli):
+        joined = ",".join(platforms)
+        raise ConfigError(
+            f"--platform {joined} builds several architectures at once: that needs the docker "
+            "buildx plugin, which this docker CLI lacks. Install it (Docker's packages: "
+            "docker-buildx-plugin; Debian 13/Ubuntu: docker-buildx), or build one platform "
+            f"per run without it: --platform {platforms[-1]}."
+        )
 
 
 def build(
@@ -83,23 +123,21 @@ def build(
     output: Callable[[str], None] = print,
     check_engine: bool = True,
 ) -> None:
-    """Build ``context``'s Dockerfile as ``tag`` with BuildKit, streaming progress lines."""
+    """Build ``context``'s Dockerfile as ``tag`` with BuildKit, streaming progress lines.
+
+    Several platforms go through ``docker buildx build`` without ``--load``: a
+    multi-platform image cannot be loaded into the engine's image store, so the
+    result stays in buildx's cache (push it to a registry to use it).
+    """
     cli = docker_cli()
+    platforms = parse_platforms(platform) if platform else ()
+    check_builder(cli, platforms)
     if check_engine:
         client().close()
-    if platform and "," in platform:
-        if not _has_buildx(cli):
-            raise DeployKitError(
-                f"--platform {platform} builds several architectures: that needs docker "
-                "buildx and a registry to push to. Use `docker buildx build --platform "
-                f"{platform} --tag <registry>/{tag} --push .` (see the dockerize docs)."
-            )
-        cmd = [cli, "buildx", "build", "--load"]
-    else:
-        cmd = [cli, "build"]
+    cmd = [cli, "buildx", "build"] if len(platforms) > 1 else [cli, "build"]
     cmd += ["--progress", "plain", "--tag", tag]
-    if platform:
-        cmd += ["--platform", platform]
+    if platforms:
+        cmd += ["--platform", ",".join(platforms)]
     for key, value in (build_args or {}).items():
         cmd += ["--build-arg", f"{key}={value}"]
     cmd.append(str(context))
