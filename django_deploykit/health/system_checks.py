@@ -27,9 +27,13 @@ MIDDLEWARE_PATH = "django_deploykit.health.middleware.HealthCheckMiddleware"
 
 
 def _included_prefix() -> str | None:
+    if not getattr(settings, "ROOT_URLCONF", None):
+        return None  # a worker-only or script settings module: no URLs at all
     try:
         url = reverse("deploykit_health:ready")
     except NoReverseMatch:
+        return None
+    except Exception:  # a broken URLconf: Django's own URL checks report it, never crash
         return None
     # reverse() adds SCRIPT_NAME; the middleware compares path_info.
     return "/" + url[len(get_script_prefix()) :]

@@ -31,6 +31,21 @@ HELP = {
 }
 
 
+def _add_common_options(parser: argparse.ArgumentParser) -> None:
+    """Django's common options, accepted after the action too (``deploy code --settings x``).
+
+    SUPPRESS keeps an option given before the action: the action's parser only
+    adds what it saw. ``--settings``/``--pythonpath`` were already applied by
+    manage.py, which reads them anywhere on the command line.
+    """
+    quiet = argparse.SUPPRESS
+    parser.add_argument("--settings", default=quiet, help=quiet)
+    parser.add_argument("--pythonpath", default=quiet, help=quiet)
+    parser.add_argument("--traceback", action="store_true", default=quiet, help=quiet)
+    parser.add_argument("--no-color", action="store_true", default=quiet, help=quiet)
+    parser.add_argument("--force-color", action="store_true", default=quiet, help=quiet)
+
+
 class Command(BaseCommand):
     help = "Deploy and operate the dockerized project on the Docker engine in DOCKER_HOST."
     requires_system_checks: list[str] = []
@@ -52,6 +67,7 @@ class Command(BaseCommand):
                 default=argparse.SUPPRESS,
                 help="0 prints errors only",
             )
+            _add_common_options(p)
             p.add_argument(
                 "--health-timeout",
                 type=float,

@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_deploykit.exceptions import ConfigError
 from django_deploykit.health.checks import TIERS
+from django_deploykit.health.hints import hint
 from django_deploykit.health.runner import run_tier
 from django_deploykit.health.views import render_json, render_text
 
@@ -36,6 +37,13 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(render_json(report, details=True), indent=2))
         elif options["verbosity"] >= 1:
-            self.stdout.write(render_text(report, details=True), ending="")
+            # Every check's line; the verdict is said once, below or by the exit code.
+            lines = render_text(report, details=True).splitlines()[:-1]
+            self.stdout.write("\n".join(lines))
         if not report.healthy:
-            raise CommandError(f"{report.tier} check failed.", returncode=1)
+            failing = "; ".join(
+                f"{r.name}: {r.reason} ({hint(r.reason)})" for r in report.results if not r.ok
+            )
+            raise CommandError(f"{report.tier} check failed: {failing}", returncode=1)
+        if not options["json"] and options["verbosity"] >= 1:
+            self.stdout.write(f"{report.tier} check passed")

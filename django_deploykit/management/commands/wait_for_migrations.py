@@ -25,22 +25,38 @@ class Command(BaseCommand):
         parser.add_argument(
             "--interval", type=float, default=2.0, help="seconds between checks (default 2)"
         )
+        parser.add_argument(
+            "--heartbeat",
+            type=float,
+            default=15.0,
+            help="seconds between 'still waiting' lines (default 15)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["timeout"] < 0 or options["interval"] <= 0:
-            raise CommandError("--timeout must be ≥ 0 and --interval > 0 seconds.", returncode=2)
+        if options["timeout"] < 0 or options["interval"] <= 0 or options["heartbeat"] <= 0:
+            raise CommandError(
+                "--timeout must be ≥ 0, --interval and --heartbeat > 0 seconds.", returncode=2
+            )
         verbosity = options["verbosity"]
-        last: list[Any] = [object()]
+        heartbeat = options["heartbeat"]
+        said: dict[str, Any] = {"summary": None, "at": 0.0}
 
         def report(state: WaitState) -> None:
-            summary = (
-                f"database not ready ({state.error})"
-                if state.pending is None
-                else f"{len(state.pending)} migration(s) pending"
-            )
-            if verbosity >= 1 and state.pending != [] and (verbosity >= 2 or summary != last[0]):
-                self.stdout.write(f"[{state.elapsed:5.1f}s] waiting: {summary}")
-            last[0] = summary
+            if verbosity < 1 or state.pending == []:
+                return
+            summary = _summary(state)
+            if summary != said["summary"] or verbosity >= 2:
+                # What is awaited, and that this command applies nothing itself.
+                self.stdout.write(
+                    f"[{state.elapsed:5.1f}s] waiting for {summary}. This command does not "
+                    "apply migrations: the migrate job of this revision (or `manage.py "
+                    "migrate_locked`) must run migrate."
+                )
+            elif state.elapsed - said["at"] >= heartbeat:
+                self.stdout.write(f"[{state.elapsed:5.1f}s] still waiting for {summary}")
+            else:
+                return
+            said.update(summary=summary, at=state.elapsed)
 
         try:
             state = wait_for_migrations(
@@ -52,3 +68,10 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.SUCCESS(f"Migrations are up to date ({state.elapsed:.1f} s).")
             )
+
+
+def _summary(state: WaitState) -> str:
+    if state.pending is None:
+        return f"the database (not ready: {state.error})"
+    names = ", ".join(state.pending[:5]) + (", …" if len(state.pending) > 5 else "")
+    return f"{len(state.pending)} pending migration(s): {names}"
