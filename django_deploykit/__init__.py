@@ -13,6 +13,6 @@ def __getattr__(name: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("django-deploykit")
+        return version("dj-deploykit")
     except PackageNotFoundError:  # running from a source tree that is not installed
         return "0.0.0"

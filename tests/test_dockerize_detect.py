@@ -33,7 +33,10 @@ def plan_for(project: Path, **choices):
 def test_defaults_of_a_plain_project(project: Path) -> None:
     facts = detect(project)
     assert facts.python_version == f"{sys.version_info.major}.{sys.version_info.minor}"
-    assert facts.settings_module == "tests.settings"
+    # The tests run with tests.settings, but WSGI_APPLICATION's wsgi.py names the module
+    # the project's servers load: the image takes that one.
+    assert facts.settings_module == "example_site.settings"
+    assert facts.settings.reason == "wsgi.py names it; this run uses tests.settings"
     assert facts.static_root == "staticfiles" and facts.media_root == "media"
     assert facts.whitenoise and not facts.redis and not facts.search
     assert facts.celery_app is None
@@ -103,6 +106,7 @@ def test_celery_app_and_beat(project: Path, settings, monkeypatch, tmp_path_fact
     (packages / "shop" / "celery.py").write_text("app = None\n")
     monkeypatch.syspath_prepend(str(packages))
     monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "shop.settings")
+    settings.WSGI_APPLICATION = "shop.wsgi.application"
     settings.CELERY_BEAT_SCHEDULE = {"tick": {}}
     plan = plan_for(project)
     assert plan.facts.celery_app == "shop" and plan.celery and plan.beat and plan.redis
@@ -130,9 +134,10 @@ def test_requirements_includes_and_local_wheels(project: Path) -> None:
     (project / "requirements" / "base.txt").write_text("Django>=5.2\ndjango_deploykit\n")
     deps = detect(project).dependencies
     assert deps.kind == "requirements"
-    assert deps.files == ["requirements.txt", "requirements/base.txt"]
-    assert deps.dirs == ["wheels"]
+    assert deps.files == ("requirements.txt", "requirements/base.txt")
+    assert deps.dirs == ("wheels",)
     assert deps.has("django", "gunicorn") and deps.has("django-deploykit")
+    assert not deps.has("server")  # a comment is no requirement
     text = {f.path: f.content for f in render_all(make_plan(detect(project), Choices()))}[
         "Dockerfile"
     ]
@@ -143,8 +148,9 @@ def test_requirements_includes_and_local_wheels(project: Path) -> None:
 def test_missing_packages_are_added_and_reported(project: Path) -> None:
     (project / "requirements.txt").write_text("Django>=5.2\n")
     plan = plan_for(project, db="postgres")
-    assert plan.extra_packages == ["django-deploykit", "gunicorn", "psycopg[binary]"]
+    assert plan.extra_packages == ["gunicorn", "psycopg[binary]"]
     assert any("Not in your dependency files" in note for note in plan.notes)
+    assert any("dj-deploykit is not in your dependency files" in n for n in plan.notes)
 
 
 def test_no_static_root_is_reported(project: Path, settings) -> None:

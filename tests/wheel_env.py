@@ -27,7 +27,7 @@ def build_wheel(dest: Path) -> Path:
         capture_output=True,
         timeout=300,
     )
-    (wheel,) = dest.glob("django_deploykit-*.whl")
+    (wheel,) = dest.glob("dj_deploykit-*.whl")
     return wheel
 
 

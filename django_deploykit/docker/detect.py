@@ -6,25 +6,36 @@ choices a user makes on top of it (``--db postgres``…) are applied in ``plan``
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import os
 import re
-import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
 from django_deploykit.conf import conf
+from django_deploykit.docker.dependencies import Dependencies, detect_dependencies
+from django_deploykit.docker.python_version import PythonVersion, choose_python
+from django_deploykit.docker.settings_module import SettingsChoice, choose_settings
+from django_deploykit.exceptions import ConfigError
 
-__all__ = ["DatabaseAlias", "Dependencies", "Facts", "detect"]
+__all__ = [
+    "DatabaseAlias",
+    "Dependencies",
+    "Facts",
+    "base_dir_of_project",
+    "detect",
+    "is_remote_storage",
+]
 
 _VENDORS = {"sqlite3": "sqlite", "mysql": "mariadb", "postgresql": "postgres"}
-_REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-_FIND_LINKS = re.compile(r"^\s*(?:--find-links|-f)[\s=]+(\S+)")
-_INCLUDE = re.compile(r"^\s*(?:-r|--requirement|-c|--constraint)[\s=]+(\S+)")
+#: Storage backends that keep files elsewhere (django-storages, Cloudinary…): collectstatic
+#: uploads there, so it needs the service's credentials and runs when the stack starts.
+_REMOTE_STORAGE_PREFIXES = ("storages.", "cloudinary_storage.", "s3_folder_storage.")
 
 
 @dataclass(frozen=True)
@@ -36,27 +47,9 @@ class DatabaseAlias:
 
 
 @dataclass
-class Dependencies:
-    """How the project declares its Python dependencies."""
-
-    #: requirements, uv, poetry, pdm, pyproject, or none.
-    kind: str = "none"
-    #: Files the dependency install needs, relative to the project (bind-mounted).
-    files: list[str] = field(default_factory=list)
-    #: Local directories named by ``--find-links`` (e.g. ``wheels``).
-    dirs: list[str] = field(default_factory=list)
-    #: Normalized distribution names mentioned in those files.
-    names: set[str] = field(default_factory=set)
-    #: Distributions found as wheels in ``dirs``: uv must not reuse a cached build of them.
-    local: list[str] = field(default_factory=list)
-
-    def has(self, *names: str) -> bool:
-        return any(_normalize(n) in self.names for n in names)
-
-
-@dataclass
 class Facts:
     base_dir: Path
+    #: The settings module the image runs with (see settings_module.py for the choice).
     settings_module: str
     python_version: str
     databases: list[DatabaseAlias]
@@ -78,6 +71,20 @@ class Facts:
     node_output: str | None
     node_lockfile: str | None
     project_name: str
+    #: Why settings_module, django-configurations' class, files that pin the module.
+    settings: SettingsChoice | None = None
+    #: Where python_version comes from ("" with python_version "" when unreadable).
+    python_source: str = ""
+    #: What detection saw but could not act on (printed as caveats).
+    caveats: tuple[str, ...] = ()
+
+    @property
+    def configuration(self) -> str | None:
+        return self.settings.configuration if self.settings else None
+
+    @property
+    def remote_static(self) -> bool:
+        return is_remote_storage(self.static_storage)
 
     @property
     def default_db(self) -> DatabaseAlias | None:
@@ -89,10 +96,28 @@ class Facts:
         return [db for db in self.databases if db.alias != "default"]
 
 
-def detect(base_dir: Path | None = None) -> Facts:
-    base = Path(base_dir) if base_dir else _base_dir()
-    settings_module = os.environ.get("DJANGO_SETTINGS_MODULE", "")
-    package = settings_module.split(".")[0] if settings_module else ""
+def is_remote_storage(backend: str) -> bool:
+    return backend.startswith(_REMOTE_STORAGE_PREFIXES)
+
+
+def detect(
+    base_dir: Path | None = None,
+    *,
+    settings_module: str | None = None,
+    configuration: str | None = None,
+) -> Facts:
+    """The project as configured now; ``settings_module``/``configuration``: chosen by hand."""
+    base = Path(base_dir) if base_dir else base_dir_of_project()
+    running = os.environ.get("DJANGO_SETTINGS_MODULE", "")
+    choice = choose_settings(
+        running,
+        base,
+        getattr(settings, "WSGI_APPLICATION", None),
+        explicit=settings_module,
+        explicit_configuration=configuration,
+    )
+    package = choice.module.split(".")[0] if choice.module else ""
+    chosen, caveats = _chosen_settings(choice.module, running)
     databases = [
         DatabaseAlias(alias, str(cfg.get("ENGINE", "")), _vendor(str(cfg.get("ENGINE", ""))))
         for alias, cfg in settings.DATABASES.items()
@@ -102,13 +127,19 @@ def detect(base_dir: Path | None = None) -> Facts:
     redis = any("redis" in str(c.get("BACKEND", "")).lower() for c in caches.values())
     celery_app = _celery_app(package)
     installed = list(settings.INSTALLED_APPS)
-    storages: dict[str, Any] = getattr(settings, "STORAGES", {}) or {}
-    static_storage = str(storages.get("staticfiles", {}).get("BACKEND", ""))
     node_output, node_lock = _node_build(base)
+    dependencies = detect_dependencies(base)
+    try:
+        python = choose_python(dependencies.python, dependencies.python_source)
+    except ConfigError as exc:
+        python = PythonVersion("", str(exc))
     return Facts(
         base_dir=base,
-        settings_module=settings_module,
-        python_version=f"{sys.version_info.major}.{sys.version_info.minor}",
+        settings_module=choice.module,
+        settings=choice,
+        caveats=caveats,
+        python_version=python.version,
+        python_source=python.source,
         databases=databases,
         redis=redis or broker.startswith(("redis://", "rediss://")),
         celery_app=celery_app,
@@ -119,22 +150,51 @@ def detect(base_dir: Path | None = None) -> Facts:
             )
         ),
         search=bool(conf.MEILISEARCH_URL or conf.MEILISEARCH_MASTER_KEY),
-        static_root=_relative(base, getattr(settings, "STATIC_ROOT", None)),
+        static_root=_relative(base, chosen.get("STATIC_ROOT")),
         static_url=str(getattr(settings, "STATIC_URL", "") or "/static/"),
-        whitenoise=any("whitenoise" in m for m in settings.MIDDLEWARE),
-        static_storage=static_storage,
+        whitenoise=any("whitenoise" in m for m in chosen.get("MIDDLEWARE") or ()),
+        static_storage=_static_storage(chosen),
         media_root=_relative(base, getattr(settings, "MEDIA_ROOT", None)),
         media_url=str(getattr(settings, "MEDIA_URL", "") or "/media/"),
         wsgi_application=getattr(settings, "WSGI_APPLICATION", None),
         asgi_application=getattr(settings, "ASGI_APPLICATION", None),
-        dependencies=detect_dependencies(base),
+        dependencies=dependencies,
         node_output=node_output,
         node_lockfile=node_lock,
         project_name=_slug(base.name) or "app",
     )
 
 
-def _base_dir() -> Path:
+def _chosen_settings(module: str, running: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Static-file settings of the image's module (when it is not the running one).
+
+    Production modules often keep static files elsewhere (S3) or add whitenoise; they
+    are imported, not configured, and may need environment variables this machine
+    lacks: then the running settings stand in and the caveat says so.
+    """
+    names = ("STATIC_ROOT", "MIDDLEWARE", "STORAGES", "STATICFILES_STORAGE")
+    live = {name: getattr(settings, name, None) for name in names}
+    if not module or module == running:
+        return live, ()
+    try:
+        imported = importlib.import_module(module)
+    except Exception as exc:  # any error of the user's module: fall back, say so
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return live, (
+            f"{module} could not be imported here ({type(exc).__name__}: {first}); its static "
+            f"file settings were taken from {running} instead.",
+        )
+    return {name: getattr(imported, name, live[name]) for name in names}, ()
+
+
+def _static_storage(values: dict[str, Any]) -> str:
+    storages = values.get("STORAGES") or {}
+    backend = storages.get("staticfiles", {}).get("BACKEND") if storages else None
+    return str(backend or values.get("STATICFILES_STORAGE") or "")
+
+
+def base_dir_of_project() -> Path:
+    """manage.py's folder: BASE_DIR when it holds manage.py, else the current directory."""
     base = getattr(settings, "BASE_DIR", None)
     if base and (Path(base) / "manage.py").exists():
         return Path(base)
@@ -177,60 +237,6 @@ def _relative(base: Path, value: Any) -> str | None:
 
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-
-
-def _normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def detect_dependencies(base: Path) -> Dependencies:
-    pyproject = base / "pyproject.toml"
-    for lock, kind in (("uv.lock", "uv"), ("poetry.lock", "poetry"), ("pdm.lock", "pdm")):
-        if (base / lock).is_file() and pyproject.is_file():
-            deps = Dependencies(kind, ["pyproject.toml", lock])
-            text = (base / lock).read_text(errors="replace")
-            deps.names = {_normalize(n) for n in re.findall(r'^name = "([^"]+)"', text, re.M)}
-            return deps
-    for candidate in (
-        "requirements.txt",
-        "requirements/production.txt",
-        "requirements/prod.txt",
-        "requirements/base.txt",
-    ):
-        if (base / candidate).is_file():
-            deps = Dependencies("requirements")
-            _read_requirements(base, candidate, deps)
-            return deps
-    if pyproject.is_file() and "[project]" in pyproject.read_text(errors="replace"):
-        deps = Dependencies("pyproject", ["pyproject.toml"])
-        text = pyproject.read_text(errors="replace")
-        deps.names = {_normalize(n) for n in re.findall(r'"([A-Za-z0-9][A-Za-z0-9._-]*)', text)}
-        return deps
-    return Dependencies()
-
-
-def _read_requirements(base: Path, rel: str, deps: Dependencies) -> None:
-    if rel in deps.files or not (base / rel).is_file():
-        return
-    deps.files.append(rel)
-    for line in (base / rel).read_text(errors="replace").splitlines():
-        line = line.split(" #", 1)[0].strip()
-        if not line or line.startswith("#"):
-            continue
-        if match := _INCLUDE.match(line):
-            # Includes are relative to the including file.
-            included = (Path(rel).parent / match.group(1)).as_posix()
-            _read_requirements(base, os.path.normpath(included), deps)
-        elif match := _FIND_LINKS.match(line):
-            target = match.group(1)
-            if "://" not in target and (base / target).is_dir():
-                deps.dirs.append(os.path.normpath(target))
-                for wheel in sorted((base / target).glob("*.whl")):
-                    name = _normalize(wheel.name.split("-", 1)[0])
-                    if name not in deps.local:
-                        deps.local.append(name)
-        elif not line.startswith("-") and (match := _REQUIREMENT_NAME.match(line)):
-            deps.names.add(_normalize(match.group(1)))
 
 
 def _node_build(base: Path) -> tuple[str | None, str | None]:

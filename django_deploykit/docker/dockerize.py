@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django_deploykit.docker import engine, writer
-from django_deploykit.docker.detect import Facts, detect
+from django_deploykit.docker.detect import Facts, base_dir_of_project, detect
 from django_deploykit.docker.plan import (
     STATIC_DEFAULTS,
     Choices,
@@ -21,6 +21,7 @@ from django_deploykit.docker.plan import (
     saved_choices,
 )
 from django_deploykit.docker.render import render_all
+from django_deploykit.docker.source import carry_wheel, installed_source
 from django_deploykit.docker.targets import ScaleOptions, render_target
 from django_deploykit.exceptions import ConfigError
 
@@ -73,18 +74,20 @@ def validate(options: Options) -> None:
 
 def dockerize(options: Options, out: Callable[[str], None] = print) -> int:
     validate(options)
-    facts = detect(options.output_dir)
-    directory = facts.base_dir
+    directory = (options.output_dir or base_dir_of_project()).resolve()
     state = writer.load_state(directory)
     saved = Choices() if options.reset else saved_choices(state["choices"])
-    plan = make_plan(facts, merge(saved, options.choices))
+    choices = merge(saved, options.choices)
+    facts = detect(directory, settings_module=choices.settings, configuration=choices.configuration)
+    plan = make_plan(facts, choices, installed_source())
     for line in table(plan, saved, options.choices):
         out(line)
     files = render_all(plan)
     if options.scale is not None:
         files += render_target(plan, options.scale)
     changes = writer.compare(directory, files, state)
-    for note in plan.notes:
+    caveats = [*facts.caveats, *plan.notes]
+    for note in caveats:
         out(f"note: {note}")
     out("")
     for change in changes:
@@ -109,6 +112,9 @@ def dockerize(options: Options, out: Callable[[str], None] = print) -> int:
         if options.platform:
             engine.check_builder(cli, engine.parse_platforms(options.platform))
         engine.client().close()
+    if plan.deploykit.carried:
+        carried = carry_wheel(plan.deploykit, directory / plan.build_context)
+        out(f"  {plan.build_context}/.deploykit/{carried.wheel}  (deploykit for the image)")
     written = writer.apply(directory, changes, state, plan.saved, force=options.force)
     if any(c.file.secret for c in written) and writer.ensure_gitignored(directory):
         out("  .gitignore             .env added (it holds secrets)")
@@ -157,9 +163,19 @@ def table(plan: Plan, saved: Choices, flags: Choices) -> list[str]:
     facts: Facts = plan.facts
     externals = ", ".join(f"{a.alias} ({a.vendor}, external)" for a in facts.external_databases)
     deps = facts.dependencies
-    rows = [
-        ("settings", facts.settings_module, "detected"),
-        ("python", plan.python_version, _source("python", saved, flags)),
+    why = facts.settings.reason if facts.settings else "detected"
+    if why == "--settings":
+        why = _source("settings", saved, flags)
+    python_why = _source("python", saved, flags)
+    rows = [("settings", facts.settings_module, why)]
+    if facts.configuration and facts.settings:
+        rows.append(("configuration", facts.configuration, facts.settings.configuration_reason))
+    rows += [
+        (
+            "python",
+            plan.python_version,
+            facts.python_source if python_why == "detected" else python_why,
+        ),
         (
             "database",
             plan.db + (f"; {externals}" if externals else ""),
@@ -177,7 +193,8 @@ def table(plan: Plan, saved: Choices, flags: Choices) -> list[str]:
         ("redis", "yes" if plan.redis else "no", "detected"),
         ("nginx", "yes" if plan.nginx else "no", _source("nginx", saved, flags)),
         ("port", str(plan.port), _source("port", saved, flags)),
-        ("dependencies", f"{deps.kind}: {', '.join(deps.files + deps.dirs) or '-'}", "detected"),
+        ("dependencies", deps.described + _context(plan), "detected"),
+        ("deploykit", plan.deploykit.described, "installed here"),
         (
             "front-end",
             f"Node build → {facts.node_output}" if facts.node_output else "none",
@@ -190,8 +207,16 @@ def table(plan: Plan, saved: Choices, flags: Choices) -> list[str]:
     return lines
 
 
+def _context(plan: Plan) -> str:
+    if plan.build_context == ".":
+        return ""
+    return f" (build context {plan.build_context}: the project is {plan.source_dir}/ in it)"
+
+
 def _static(plan: Plan) -> str:
     facts = plan.facts
+    if facts.remote_static:
+        return f"remote storage {facts.static_storage} (collected when migrate runs)"
     if not facts.static_root:
         return "STATIC_ROOT unset: not collected"
     served = "whitenoise" if facts.whitenoise else ("nginx" if plan.nginx else "not served")

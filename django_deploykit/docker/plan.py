@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from django_deploykit.docker.detect import Facts
+from django_deploykit.docker.source import DISTRIBUTION, WHEEL_DIR, DeploykitSource
 from django_deploykit.exceptions import ConfigError
 
 __all__ = ["CHOICES", "Choices", "Plan", "make_plan", "saved_choices"]
@@ -24,7 +25,33 @@ APP_UID = 10001
 UV_VERSION = "0.9.30"
 #: Options whose default is fixed (not derived from the project): saved only when changed.
 STATIC_DEFAULTS: dict[str, Any] = {"nginx": False, "port": 8000, "makefile": False}
-CHOICES = ("db", "search", "celery", "nginx", "python", "port", "server", "makefile")
+CHOICES = (
+    "db",
+    "search",
+    "celery",
+    "nginx",
+    "python",
+    "port",
+    "server",
+    "makefile",
+    "settings",
+    "configuration",
+    "build_packages",
+    "runtime_packages",
+)
+#: Distributions that compile against system libraries when installed from source:
+#: (apt packages of the build stage, apt packages the runtime needs).
+COMPILED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "mysqlclient": (("build-essential", "pkg-config", "libmariadb-dev"), ("libmariadb3",)),
+    "psycopg2": (("build-essential", "libpq-dev"), ("libpq5",)),
+    "psycopg[c]": (("build-essential", "libpq-dev"), ("libpq5",)),
+    "uwsgi": (("build-essential",), ()),
+    "pyuwsgi": (("build-essential",), ()),
+    "python-ldap": (("build-essential", "libldap2-dev", "libsasl2-dev"), ()),
+}
+#: The WSGI entry used when the project's wsgi.py assigns DJANGO_SETTINGS_MODULE.
+NEUTRAL_WSGI = "django_deploykit.docker.wsgi:application"
+_APT_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 
 # Pinned service images; the *_IMAGE variables in .env override them (offline mirrors).
 IMAGES = {
@@ -49,6 +76,13 @@ class Choices:
     port: int | None = None
     server: str | None = None
     makefile: bool | None = None
+    #: The image's settings module (Django's --settings given to dockerize).
+    settings: str | None = None
+    #: django-configurations' class (its --configuration given to dockerize).
+    configuration: str | None = None
+    #: apt packages for the build stage / the runtime image, beyond the detected ones.
+    build_packages: list[str] | None = None
+    runtime_packages: list[str] | None = None
 
     def given(self) -> dict[str, Any]:
         return {
@@ -79,6 +113,13 @@ class Plan:
     data_path: str
     collectstatic: bool
     wait_for_db: bool
+    #: How the image runs management commands ("python -m django" when manage.py would
+    #: override DJANGO_SETTINGS_MODULE).
+    manage: str = "python manage.py"
+    #: Static files go to remote storage: collectstatic runs in the migrate role.
+    collectstatic_at_start: bool = False
+    #: Where deploykit comes from on this machine (the image installs the same).
+    deploykit: DeploykitSource = DeploykitSource("unknown", "")
     #: Choices to persist: explicit ones, minus those equal to a fixed default.
     saved: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -110,6 +151,34 @@ class Plan:
     def deps(self) -> Any:
         return self.facts.dependencies
 
+    @property
+    def deploykit_install(self) -> str:
+        """deploykit as the image's install command names it ("" when the lock has it)."""
+        source = self.deploykit
+        if source.carried:
+            return f"./{WHEEL_DIR}/*.whl"  # one wheel: carry_wheel() removes older ones
+        if self.deps.has(DISTRIBUTION) and self.deps.kind not in ("requirements", "pyproject"):
+            return ""  # the lock file pins it
+        return f'"{source.requirement}"'
+
+    @property
+    def deploykit_excluded(self) -> bool:
+        """A lock/export names deploykit by a local path: install the carried wheel instead."""
+        return self.deploykit.carried and self.deps.has(DISTRIBUTION)
+
+    @property
+    def source_dir(self) -> str:
+        """The project (manage.py's folder) inside the build context: "." or "mysite"."""
+        if self.deps.context == ".":
+            return "."
+        base = self.facts.base_dir.resolve()
+        root = (base / self.deps.context).resolve()
+        return base.relative_to(root).as_posix()
+
+    @property
+    def build_context(self) -> str:
+        return str(self.deps.context)
+
 
 def saved_choices(data: dict[str, Any]) -> Choices:
     """Choices read back from the state file (unknown keys are ignored)."""
@@ -121,7 +190,7 @@ def merge(saved: Choices, flags: Choices) -> Choices:
     return Choices(**merged)
 
 
-def make_plan(facts: Facts, choices: Choices) -> Plan:
+def make_plan(facts: Facts, choices: Choices, deploykit: DeploykitSource | None = None) -> Plan:
     _validate(choices)
     default_db = facts.default_db
     db = choices.db or (default_db.vendor if default_db else None)
@@ -142,10 +211,17 @@ def make_plan(facts: Facts, choices: Choices) -> Plan:
     deps = facts.dependencies
     if deps.kind == "none":
         raise ConfigError(
-            f"No dependency file found in {facts.base_dir}. Add a requirements.txt listing "
-            "your runtime packages (Django, django-deploykit, your database driver…), or a "
-            "pyproject.toml with a lock file (uv.lock, poetry.lock or pdm.lock), then re-run."
+            f"No dependency file found in {facts.base_dir} or the folders above it (up to the "
+            "repository root). Add a requirements.txt listing your runtime packages (Django, "
+            "dj-deploykit, your database driver…), or a pyproject.toml (PEP 621 or poetry), "
+            "a Pipfile, or a lock file (uv.lock, poetry.lock, pdm.lock, Pipfile.lock), then "
+            "re-run."
         )
+    python = choices.python or facts.python_version
+    if not python:
+        raise ConfigError(facts.python_source)
+    assigned = facts.settings.assigned_in if facts.settings else ()
+    extra, build, runtime = _packages(facts, db, server, celery, choices)
     plan = Plan(
         facts=facts,
         db=db,
@@ -154,22 +230,24 @@ def make_plan(facts: Facts, choices: Choices) -> Plan:
         beat=celery and facts.celery_beat,
         redis=celery or facts.redis,
         nginx=bool(choices.nginx),
-        python_version=choices.python or facts.python_version,
+        python_version=python,
         port=choices.port or STATIC_DEFAULTS["port"],
         server=server,
         makefile=bool(choices.makefile),
-        app_target=_app_target(facts, server),
+        app_target=_app_target(facts, server, neutral=any(f != "manage.py" for f in assigned)),
         worker_class="uvicorn_worker.UvicornWorker" if server == "uvicorn" else "gthread",
-        extra_packages=[],
-        build_packages=[],
-        runtime_packages=[],
+        extra_packages=extra,
+        build_packages=build,
+        runtime_packages=runtime,
         static_path=_container_path(facts.static_root),
         media_path=_container_path(facts.media_root) or "/app/media",
         data_path="/app/data",
-        collectstatic=bool(facts.static_root) and "s3" not in facts.static_storage.lower(),
+        collectstatic=bool(facts.static_root) and not facts.remote_static,
+        collectstatic_at_start=facts.remote_static,
         wait_for_db=db != "sqlite" or any(a.vendor != "sqlite" for a in facts.external_databases),
+        manage="python -m django" if "manage.py" in assigned else "python manage.py",
+        deploykit=deploykit or DeploykitSource("unknown", ""),
     )
-    _packages(plan)
     plan.saved = {k: v for k, v in choices.given().items() if STATIC_DEFAULTS.get(k, object()) != v}
     _notes(plan)
     return plan
@@ -187,10 +265,26 @@ def _validate(choices: Choices) -> None:
         )
     if choices.port is not None and not 1 <= int(choices.port) <= 65535:
         raise ConfigError(f"--port {choices.port} is out of range: give 1 … 65535.")
+    for option, names in (
+        ("--build-package", choices.build_packages),
+        ("--runtime-package", choices.runtime_packages),
+    ):
+        for name in names or ():
+            if not _APT_NAME.match(str(name)):
+                raise ConfigError(
+                    f"{option} {name!r} is not a Debian package name (lower-case letters, "
+                    "digits, + - .): e.g. libgdal-dev."
+                )
 
 
-def _app_target(facts: Facts, server: str) -> str:
-    """``module:attribute`` for gunicorn, from WSGI_APPLICATION or the ASGI module."""
+def _app_target(facts: Facts, server: str, *, neutral: bool = False) -> str:
+    """``module:attribute`` for gunicorn, from WSGI_APPLICATION or the ASGI module.
+
+    ``neutral``: the project's wsgi.py assigns DJANGO_SETTINGS_MODULE, which would undo
+    the image's choice; Django's plain WSGI handler (deploykit's) stands in for it.
+    """
+    if neutral and server == "gunicorn":
+        return NEUTRAL_WSGI
     package = (facts.wsgi_application or facts.settings_module).split(".")[0]
     if server == "uvicorn":
         dotted = facts.asgi_application or ""
@@ -225,41 +319,47 @@ def _container_path(value: str | None) -> str | None:
     return value if value.startswith("/") else f"/app/{value.strip('/')}"
 
 
-def _packages(plan: Plan) -> None:
+def _packages(
+    facts: Facts, db: str, server: str, celery: bool, choices: Choices
+) -> tuple[list[str], list[str], list[str]]:
     """Python packages to add to the install, and apt packages for build and runtime."""
-    deps = plan.facts.dependencies
-    extra = plan.extra_packages
-    if not deps.has("django-deploykit"):
-        extra.append("django-deploykit")
-    if not deps.has("gunicorn", "django-deploykit"):
+    deps = facts.dependencies
+    extra = []
+    if not deps.has("gunicorn", DISTRIBUTION):
         extra.append("gunicorn")
-    if plan.server == "uvicorn" and not deps.has("uvicorn-worker"):
+    if server == "uvicorn" and not deps.has("uvicorn-worker"):
         extra.append("uvicorn-worker")
-    if plan.celery and not deps.has("celery"):
+    if celery and not deps.has("celery"):
         extra.append("celery[redis]")
-    if plan.db == "postgres" and not deps.has(
+    if db == "postgres" and not deps.has(
         "psycopg", "psycopg2", "psycopg-binary", "psycopg2-binary"
     ):
         extra.append("psycopg[binary]")
-    if plan.db == "mariadb" and not deps.has("mysqlclient", "pymysql"):
+    if db == "mariadb" and not deps.has("mysqlclient", "pymysql"):
         extra.append("mysqlclient")
-    vendors = {plan.db} | {a.vendor for a in plan.facts.external_databases}
-    if "mariadb" in vendors and (deps.has("mysqlclient") or "mysqlclient" in extra):
-        plan.build_packages += ["build-essential", "pkg-config", "libmariadb-dev"]
-        plan.runtime_packages.append("libmariadb3")
-    if "postgres" in vendors and deps.has("psycopg2"):
-        plan.build_packages += ["build-essential", "libpq-dev"]
-        plan.runtime_packages.append("libpq5")
-    elif "postgres" in vendors and deps.has("psycopg") and not deps.has("psycopg-binary"):
+    build: set[str] = set(choices.build_packages or ())
+    runtime: set[str] = set(choices.runtime_packages or ())
+    for name, (build_apt, runtime_apt) in COMPILED.items():
+        base, _, extra_name = name.partition("[")
+        wanted = deps.has_extra(base, extra_name.rstrip("]")) if extra_name else deps.has(name)
+        if wanted or name in extra:
+            build |= set(build_apt)
+            runtime |= set(runtime_apt)
+    if (
+        deps.has("psycopg")
+        and not deps.has("psycopg-binary")
+        and not deps.has_extra("psycopg", "binary")
+    ):
         # psycopg 3 without the binary extra loads the system libpq at runtime.
-        plan.runtime_packages.append("libpq5")
-    plan.build_packages = sorted(set(plan.build_packages))
-    plan.runtime_packages = sorted(set(plan.runtime_packages))
+        runtime.add("libpq5")
+    return extra, sorted(build), sorted(runtime)
 
 
 def _notes(plan: Plan) -> None:
     facts = plan.facts
-    if not facts.static_root:
+    if facts.remote_static:
+        pass
+    elif not facts.static_root:
         plan.notes.append(
             "STATIC_ROOT is not set: static files are not collected into the image "
             "(set STATIC_ROOT = BASE_DIR / 'staticfiles')."
@@ -268,6 +368,17 @@ def _notes(plan: Plan) -> None:
         plan.notes.append(
             "Neither whitenoise nor --nginx: nothing serves static files in the container "
             "(add whitenoise.middleware.WhiteNoiseMiddleware after SecurityMiddleware)."
+        )
+    if plan.collectstatic_at_start:
+        plan.notes.append(
+            f"Static files go to remote storage ({facts.static_storage}): collectstatic "
+            "runs when the migrate service starts, with the storage credentials from .env "
+            "(the image build has none)."
+        )
+    if not plan.deps.has(DISTRIBUTION):
+        plan.notes.append(
+            f"{DISTRIBUTION} is not in your dependency files: the image installs "
+            f"{plan.deploykit.described} (add it to your dependencies to pin it yourself)."
         )
     if plan.extra_packages:
         plan.notes.append(

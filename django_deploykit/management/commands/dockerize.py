@@ -40,10 +40,28 @@ class Command(BaseCommand):
         parser.add_argument("--python", help="Python version of the image, e.g. 3.12")
         parser.add_argument("--port", type=int, help="port the server listens on (8000)")
         parser.add_argument("--server", choices=SERVERS, help="gunicorn (WSGI) or uvicorn (ASGI)")
+        parser.add_argument(
+            "--build-package",
+            dest="build_packages",
+            action="append",
+            metavar="APT_PACKAGE",
+            help="an apt package for the build stage only, e.g. libgdal-dev (repeatable; saved)",
+        )
+        parser.add_argument(
+            "--runtime-package",
+            dest="runtime_packages",
+            action="append",
+            metavar="APT_PACKAGE",
+            help="an apt package for the runtime image, e.g. gdal-bin (repeatable; saved)",
+        )
         parser.add_argument("--output-dir", type=Path, help="project directory (BASE_DIR)")
         parser.add_argument("--reset", action="store_true", help="forget saved choices")
         parser.add_argument("--diff", action="store_true", help="show differences")
-        parser.add_argument("--force", action="store_true", help="replace files you edited")
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="replace files you edited and Docker files deploykit did not write",
+        )
         parser.add_argument(
             "--check",
             action="store_true",
@@ -77,7 +95,9 @@ class Command(BaseCommand):
                 raise CommandError(f"--build-arg {item!r}: write KEY=VALUE.", returncode=2)
             build_args[key] = value
         options = Options(
-            choices=Choices(**{name: opts[name] for name in CHOICES}),
+            # --settings is Django's own option: given to dockerize, it also names the
+            # image's settings module (and django-configurations' --configuration its class).
+            choices=Choices(**{name: opts.get(name) for name in CHOICES}),
             output_dir=opts["output_dir"],
             diff=opts["diff"],
             force=opts["force"],

@@ -17,14 +17,14 @@ is_true() {
 wait_for_db() {
   timeout=${WAIT_FOR_DB_TIMEOUT:-60}
   if [ "$timeout" != 0 ]; then
-    python manage.py wait_for_db --timeout "$timeout"
+    {{ plan.manage }} wait_for_db --timeout "$timeout"
   fi
 }
 
 # With WAIT_FOR_MIGRATIONS on (Swarm), wait until this revision's migrations are applied
 # by its migrate job; WAIT_FOR_MIGRATIONS_TIMEOUT seconds at most.
 wait_for_migrations() {
-  python manage.py wait_for_migrations --timeout "${WAIT_FOR_MIGRATIONS_TIMEOUT:-600}"
+  {{ plan.manage }} wait_for_migrations --timeout "${WAIT_FOR_MIGRATIONS_TIMEOUT:-600}"
 }
 
 maybe_wait_for_migrations() {
@@ -68,7 +68,7 @@ case "$role" in
 {% if not plan.wait_for_db %}
       wait_for_db
 {% endif %}
-      python manage.py migrate_locked --noinput
+      {{ plan.manage }} migrate_locked --noinput
     fi
     maybe_wait_for_migrations
     # gunicorn >= 24 opens a control socket under $HOME; /tmp stays writable when the
@@ -102,23 +102,28 @@ case "$role" in
 {% endif %}
   migrate)
     wait_for_db
+{% if plan.collectstatic_at_start %}
+    # Static files live on remote storage ({{ facts.static_storage }}): uploaded
+    # here, where the storage credentials are (the image build has none).
+    {{ plan.manage }} collectstatic --noinput -v0
+{% endif %}
     # Under a database lock: two runs at once never both migrate.
-    exec python manage.py migrate_locked --noinput "$@"
+    exec {{ plan.manage }} migrate_locked --noinput "$@"
     ;;
   wait-for-migrations)
     wait_for_db
-    exec python manage.py wait_for_migrations \
+    exec {{ plan.manage }} wait_for_migrations \
       --timeout "${WAIT_FOR_MIGRATIONS_TIMEOUT:-600}" "$@"
     ;;
   manage)
-    exec python manage.py "$@"
+    exec {{ plan.manage }} "$@"
     ;;
   dev)
     wait_for_db
-    exec python manage.py runserver "0.0.0.0:${PORT:-{{ plan.port }}}" "$@"
+    exec {{ plan.manage }} runserver "0.0.0.0:${PORT:-{{ plan.port }}}" "$@"
     ;;
   shell)
-    exec python manage.py shell "$@"
+    exec {{ plan.manage }} shell "$@"
     ;;
   *)
     exec "$role" "$@"
