@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from django_deploykit.docker.detect import Facts
+from django_deploykit.docker.python_version import SUPPORTED
 from django_deploykit.docker.source import DISTRIBUTION, WHEEL_DIR, DeploykitSource
 from django_deploykit.exceptions import ConfigError
 
@@ -19,7 +20,7 @@ __all__ = ["CHOICES", "Choices", "Plan", "make_plan", "saved_choices"]
 DATABASES = ("sqlite", "mariadb", "postgres")
 SERVERS = ("gunicorn", "uvicorn")
 #: Python versions the generated image may use (official slim images exist for each).
-PYTHONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
+PYTHONS = SUPPORTED
 APP_UID = 10001
 #: uv installs the dependencies in the build stage (its cache mount works offline too).
 UV_VERSION = "0.9.30"

@@ -20,7 +20,7 @@ from django_deploykit.exceptions import ConfigError
 __all__ = ["SUPPORTED", "PythonVersion", "choose_python"]
 
 #: Python versions the image may use (python:<version>-slim), oldest first.
-SUPPORTED = ("3.10", "3.11", "3.12", "3.13")
+SUPPORTED = ("3.10", "3.11", "3.12", "3.13", "3.14")
 
 
 @dataclass(frozen=True)
