@@ -100,7 +100,7 @@ def test_user_edit_is_kept_and_reported(project: Path) -> None:
     edited = dockerfile.read_text() + "LABEL org.example.team=web\n"
     dockerfile.write_text(edited)
     out = run(project)
-    assert "kept (edited by you)" in out
+    assert "kept (edited by you" in out
     assert dockerfile.read_text() == edited
     # --check accepts an edit when deploykit has nothing new for the file.
     assert "up to date" in run(project, "--check")
@@ -261,3 +261,76 @@ def test_malformed_platform_is_a_usage_error(project: Path, value: str) -> None:
     assert code == 2, text
     assert repr(value) in text and "linux/arm64" in text
     assert not (project / "Dockerfile").exists()
+
+
+def line_of(out: str, name: str) -> str:
+    return next(line for line in out.splitlines() if line.strip().startswith(name + " "))
+
+
+def test_force_replaces_an_edit_even_when_the_rendering_did_not_change(project: Path) -> None:
+    run(project)
+    dockerfile = project / "Dockerfile"
+    generated = dockerfile.read_text()
+    dockerfile.write_text(generated + "LABEL org.example.team=web\n")
+    out = run(project, "--force")
+    # --help says: replace files you edited. The status line says what happened.
+    assert dockerfile.read_text() == generated
+    assert "replaced (--force)" in line_of(out, "Dockerfile") and "KEPT" not in out
+    assert (project / "Dockerfile.orig").read_text().endswith("team=web\n")
+
+
+EXISTING_DOCKERFILE = "FROM python:3.12\nCOPY . /srv\nCMD gunicorn site.wsgi\n"
+EXISTING_COMPOSE = "services:\n  web:\n    build: .\n    ports: ['8000:8000']\n"
+
+
+def test_a_project_with_its_own_docker_files_is_refused_whole(project: Path) -> None:
+    (project / "Dockerfile").write_text(EXISTING_DOCKERFILE)
+    (project / "docker-compose.yml").write_text(EXISTING_COMPOSE)
+    before = snapshot(project)
+    code, text = run_fails(project)
+    # Refused before anything is written, naming the files and the choices.
+    assert code == 2
+    assert "Dockerfile" in text and "docker-compose.yml" in text
+    assert "--force" in text and "--diff" in text
+    assert snapshot(project) == before
+    # The dry run shows the same without failing.
+    out = run(project, "--dry-run")
+    assert "NOT deploykit's" in line_of(out, "Dockerfile")
+    assert "competes with compose.yaml" in line_of(out, "docker-compose.yml")
+    assert snapshot(project) == before
+    # --check reports them as stale.
+    assert run_fails(project, "--check")[0] == 1
+
+
+def test_force_converts_a_project_with_its_own_docker_files_keeping_copies(
+    project: Path,
+) -> None:
+    (project / "Dockerfile").write_text(EXISTING_DOCKERFILE)
+    (project / "docker-compose.yml").write_text(EXISTING_COMPOSE)
+    out = run(project, "--force")
+    assert "replaced (--force)" in line_of(out, "Dockerfile")
+    assert "moved to docker-compose.yml.orig" in line_of(out, "docker-compose.yml")
+    assert (project / "Dockerfile.orig").read_text() == EXISTING_DOCKERFILE
+    assert (project / "docker-compose.yml.orig").read_text() == EXISTING_COMPOSE
+    assert not (project / "docker-compose.yml").exists()
+    assert "AS runtime" in (project / "Dockerfile").read_text()
+    # The whole set is there and a re-run is clean, with no refusal.
+    assert "up to date" in run(project, "--check")
+    assert "edited by you" not in run(project)
+
+
+def test_files_deploykit_never_wrote_are_not_called_edits(project: Path) -> None:
+    run(project)
+    (project / STATE_FILE).unlink()  # e.g. a clone without the state file
+    (project / "Dockerfile").write_text(EXISTING_DOCKERFILE)
+    code, text = run_fails(project)
+    assert code == 2 and "did not write: Dockerfile" in text
+    assert "edited by you" not in text
+
+
+def test_the_run_ends_with_the_next_command_and_the_caveats(project: Path, settings) -> None:
+    settings.STATIC_ROOT = None
+    out = run(project).rstrip("\n").splitlines()
+    assert out[-1] == f"Next: cd {project.resolve()} && docker compose up -d --wait --build"
+    caveats = out[out.index(next(line for line in out if line.startswith("Caveats ("))) :]
+    assert any("STATIC_ROOT is not set" in line for line in caveats)

@@ -36,9 +36,12 @@ _LABELS = {
     "create": "create",
     "update": "update",
     "unchanged": "unchanged",
-    "kept": "kept (edited by you)",
+    "kept": "kept (edited by you since deploykit wrote it; --force replaces)",
     "conflict": "KEPT: edited by you; the new version differs (--diff shows, --force replaces)",
+    "foreign": "NOT deploykit's: the project's own file differs (--diff shows)",
 }
+#: What --force did to the user's files.
+_FORCED = "replaced (--force); yours saved as {backup}"
 
 
 @dataclass
@@ -87,23 +90,38 @@ def dockerize(options: Options, out: Callable[[str], None] = print) -> int:
         files += render_target(plan, options.scale)
     changes = writer.compare(directory, files, state)
     caveats = [*facts.caveats, *plan.notes]
-    for note in caveats:
-        out(f"note: {note}")
+    foreign = [c.path for c in changes if c.status == "foreign"]
+    competing = writer.competing(directory, state)
+    writes = not (options.check or options.dry_run)
+    if writes and (foreign or competing) and not options.force:
+        # Never a half conversion: the whole set is written, or nothing.
+        raise ConfigError(_refusal(directory, foreign, competing))
+    forced = options.force and writes
     out("")
     for change in changes:
         if change.file.secret and change.status != "create":
             continue
-        out(f"  {change.path:<22} {_LABELS[change.status]}")
-        if options.diff and change.status in ("update", "conflict", "kept"):
+        label = _LABELS[change.status]
+        if forced and change.status in writer.USERS:
+            label = _FORCED.format(backup=f"{change.path}{writer.BACKUP_SUFFIX}")
+        out(f"  {change.path:<22} {label}")
+        if options.diff and change.status in ("update", "conflict", "kept", "foreign"):
             out(change.diff().rstrip("\n"))
-    stale = [c for c in changes if c.stale]
+    for name in competing:
+        action = "moved to {}" if forced else "competes with compose.yaml (--force moves it to {})"
+        out(f"  {name:<22} {action.format(name + writer.BACKUP_SUFFIX)}")
+    stale = [c for c in changes if c.stale] + competing
     if options.check:
+        _caveats(caveats, out)
         if stale:
             out(f"{len(stale)} file(s) missing or stale: run `manage.py dockerize`.")
             return EXIT_STALE
         out("All generated files are up to date.")
         return EXIT_OK
     if options.dry_run:
+        _caveats(caveats, out)
+        if foreign or competing:
+            out(_refusal(directory, foreign, competing))
         out("Dry run: nothing written.")
         return EXIT_OK
     if options.build:
@@ -115,17 +133,21 @@ def dockerize(options: Options, out: Callable[[str], None] = print) -> int:
     if plan.deploykit.carried:
         carried = carry_wheel(plan.deploykit, directory / plan.build_context)
         out(f"  {plan.build_context}/.deploykit/{carried.wheel}  (deploykit for the image)")
+    for name in competing if forced else ():
+        writer.backup(directory, name)
     written = writer.apply(directory, changes, state, plan.saved, force=options.force)
     if any(c.file.secret for c in written) and writer.ensure_gitignored(directory):
         out("  .gitignore             .env added (it holds secrets)")
     out(f"Wrote {len(written)} file(s) in {directory}.")
+    _caveats(caveats, out)
     if options.build:
         tag = options.tag or f"{plan.project}:latest"
         out(f"Building {tag} with BuildKit…")
         try:
             engine.build(
-                directory,
+                (directory / plan.build_context).resolve(),
                 tag,
+                dockerfile=directory / "Dockerfile",
                 platform=options.platform,
                 build_args=options.build_args,
                 output=out,
@@ -148,7 +170,27 @@ def dockerize(options: Options, out: Callable[[str], None] = print) -> int:
             )
             return EXIT_OK
         out(f"Built {tag}.")
+    out(f"Next: cd {directory} && docker compose up -d --wait{'' if options.build else ' --build'}")
     return EXIT_OK
+
+
+def _caveats(caveats: list[str], out: Callable[[str], None]) -> None:
+    """What detection found but could not fix, last so it is read."""
+    if caveats:
+        out(f"Caveats ({len(caveats)}):")
+        for caveat in caveats:
+            out(f"  - {caveat}")
+
+
+def _refusal(directory: Path, foreign: list[str], competing: list[str]) -> str:
+    names = ", ".join([*foreign, *competing])
+    return (
+        f"{directory} already has Docker files deploykit did not write: {names}. Nothing "
+        "was written. Choose: `dockerize --diff --dry-run` to compare; `dockerize --force` "
+        "to replace them with the generated set (each saved as NAME.orig first, "
+        "docker-compose.yml and other competing names moved to NAME.orig); or keep yours "
+        "and do not use dockerize for this project."
+    )
 
 
 def _source(name: str, saved: Choices, flags: Choices) -> str:

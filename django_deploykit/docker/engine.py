@@ -122,6 +122,7 @@ def build(
     build_args: dict[str, str] | None = None,
     output: Callable[[str], None] = print,
     check_engine: bool = True,
+    dockerfile: Path | None = None,
 ) -> None:
     """Build ``context``'s Dockerfile as ``tag`` with BuildKit, streaming progress lines.
 
@@ -140,6 +141,8 @@ def build(
         cmd += ["--platform", ",".join(platforms)]
     for key, value in (build_args or {}).items():
         cmd += ["--build-arg", f"{key}={value}"]
+    if dockerfile is not None:
+        cmd += ["--file", str(dockerfile)]
     cmd.append(str(context))
     env = dict(os.environ, DOCKER_BUILDKIT="1")
     _stream(cmd, env, output, f"docker build of {tag}")

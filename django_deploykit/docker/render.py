@@ -121,7 +121,7 @@ def render_all(plan: Plan) -> list[RenderedFile]:
 
     files = [
         RenderedFile("Dockerfile", render("Dockerfile")),
-        RenderedFile(".dockerignore", render("dockerignore")),
+        _dockerignore(plan, render("dockerignore")),
         RenderedFile("docker-entrypoint.sh", render("docker-entrypoint.sh"), 0o755),
         RenderedFile("compose.yaml", render("compose.yaml")),
         RenderedFile("compose.dev.yaml", render("compose.dev.yaml")),
@@ -134,6 +134,25 @@ def render_all(plan: Plan) -> list[RenderedFile]:
         files.append(RenderedFile("Makefile", render("Makefile")))
     files.append(RenderedFile(".env", env_file(plan), 0o600, secret=True))
     return files
+
+
+def _dockerignore(plan: Plan, content: str) -> RenderedFile:
+    """``.dockerignore``; in a nested layout, ``Dockerfile.dockerignore`` beside the Dockerfile.
+
+    When the build context is a folder above the project, BuildKit reads the ignore
+    file named after the Dockerfile (it wins over the context's own .dockerignore),
+    and patterns are relative to the context: each applies at both levels.
+    """
+    if plan.source_dir == ".":
+        return RenderedFile(".dockerignore", content)
+    lines = []
+    for line in content.splitlines():
+        lines.append(line)
+        if line and not line.startswith("#"):
+            negated = line.startswith("!")
+            pattern = line.lstrip("!")
+            lines.append(f"{'!' if negated else ''}{plan.source_dir}/{pattern}")
+    return RenderedFile("Dockerfile.dockerignore", "\n".join(lines) + "\n")
 
 
 def _secret(length: int = 40) -> str:

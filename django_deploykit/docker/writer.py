@@ -13,9 +13,16 @@ update     deploykit wrote it, the user did not touch   yes         stale
            it, the rendering changed
 kept       the user edited it; deploykit has nothing    no          ok
            new for it
-conflict   the user edited it (or wrote it) and the     --force     stale
-           rendering changed
+conflict   the user edited it and the rendering         --force     stale
+           changed
+foreign    deploykit never wrote it (the project's own  --force     stale
+           Dockerfile, compose file…) and it differs
 ========== ============================================ =========== ============
+
+``--force`` replaces kept, conflict and foreign files, saving the user's version
+as ``NAME.orig`` first. Docker files under other names that would compete with the
+generated ones (``docker-compose.yml`` beside ``compose.yaml``) are reported by
+:func:`competing`; ``--force`` moves them to ``NAME.orig``.
 
 Writes are atomic (temporary file in the same directory, then ``os.replace``).
 """
@@ -34,10 +41,33 @@ from typing import Any
 from django_deploykit.docker.render import RenderedFile
 from django_deploykit.exceptions import ConfigError
 
-__all__ = ["STATE_FILE", "Change", "apply", "compare", "load_state", "save_state"]
+__all__ = [
+    "COMPETING",
+    "STATE_FILE",
+    "Change",
+    "apply",
+    "compare",
+    "competing",
+    "load_state",
+    "save_state",
+]
 
 STATE_FILE = ".deploykit.json"
-STALE = {"create", "update", "conflict"}
+STALE = {"create", "update", "conflict", "foreign"}
+#: Statuses whose file is the user's: replaced only with --force.
+USERS = {"kept", "conflict", "foreign"}
+#: Docker files of other names that compete with the generated ones.
+COMPETING = (
+    "docker-compose.yml",
+    "docker-compose.yaml",
+    "compose.yml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+    "compose.override.yml",
+    "compose.override.yaml",
+    "entrypoint.sh",
+)
+BACKUP_SUFFIX = ".orig"
 
 
 @dataclass(frozen=True)
@@ -104,12 +134,31 @@ def compare(directory: Path, files: list[RenderedFile], state: dict[str, Any]) -
             status = "unchanged"
         elif last is not None and sha256(current) == last:
             status = "update"
-        elif last is not None and sha256(file.content) == last:
+        elif last is None:
+            status = "foreign"
+        elif sha256(file.content) == last:
             status = "kept"
         else:
             status = "conflict"
         changes.append(Change(file, status, current))
     return changes
+
+
+def competing(directory: Path, state: dict[str, Any]) -> list[str]:
+    """Docker files of other names that deploykit did not write (``docker-compose.yml``…)."""
+    recorded = state.get("files", {})
+    return [n for n in COMPETING if (directory / n).is_file() and n not in recorded]
+
+
+def backup(directory: Path, name: str) -> str:
+    """Move ``name`` aside to a free ``name.orig`` (``.orig.1``…); return the new name."""
+    target = f"{name}{BACKUP_SUFFIX}"
+    number = 0
+    while (directory / target).exists():
+        number += 1
+        target = f"{name}{BACKUP_SUFFIX}.{number}"
+    os.replace(directory / name, directory / target)
+    return target
 
 
 def apply(
@@ -120,11 +169,18 @@ def apply(
     *,
     force: bool = False,
 ) -> list[Change]:
-    """Write what may be written; return the changes that were written."""
+    """Write what may be written; return the changes that were written.
+
+    With ``force`` the user's files (kept, conflict, foreign) are replaced, each first
+    saved as ``NAME.orig``. Secret files (.env) are never replaced.
+    """
     written = []
     files: dict[str, str] = dict(state.get("files", {}))
     for change in changes:
-        writable = change.status in ("create", "update") or (force and change.status == "conflict")
+        forced = force and change.status in USERS and not change.file.secret
+        writable = change.status in ("create", "update") or forced
+        if forced:
+            backup(directory, change.path)
         if writable:
             _atomic_write(directory / change.path, change.file.content, change.file.mode)
             written.append(change)

@@ -1,7 +1,8 @@
 """``manage.py dockerize``: generate, check and build the project's Docker files.
 
 Exit codes: 0 done / up to date; 1 ``--check`` found missing or stale files;
-2 bad options or configuration (nothing written); 3 Docker unreachable or the
+2 bad options or configuration, or Docker files it did not write
+(without --force; nothing written); 3 Docker unreachable or the
 build failed.
 """
 
