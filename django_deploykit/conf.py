@@ -104,6 +104,22 @@ SETTINGS: dict[str, Setting] = {
             "``reindex_search`` (``--batch-size`` overrides it).",
         ),
         Setting(
+            "DEPLOYKIT_SEARCH_BATCH_BYTES",
+            (int,),
+            10_000_000,
+            "Largest JSON payload in bytes that ``reindex_search`` sends in one request: "
+            "a batch ends at this size even before ``DEPLOYKIT_SEARCH_BATCH_SIZE`` rows. "
+            "Keep it below the server's ``--http-payload-size-limit`` (100 MB by default).",
+        ),
+        Setting(
+            "DEPLOYKIT_SEARCH_MAX_SHRINK",
+            (int, float),
+            0.5,
+            "Largest share (0-1) of the live index's documents a rebuild may drop: a "
+            "rebuild that would leave fewer documents (or none) stops with the live index "
+            "untouched, unless ``reindex_search --allow-shrink`` is given. 1 allows any.",
+        ),
+        Setting(
             "DEPLOYKIT_SEARCH_LOCK_TIMEOUT",
             (int, float),
             300,
@@ -223,6 +239,14 @@ class _Conf:
     @property
     def SEARCH_BATCH_SIZE(self) -> int:
         return int(self.get("DEPLOYKIT_SEARCH_BATCH_SIZE"))
+
+    @property
+    def SEARCH_BATCH_BYTES(self) -> int:
+        return int(self.get("DEPLOYKIT_SEARCH_BATCH_BYTES"))
+
+    @property
+    def SEARCH_MAX_SHRINK(self) -> float:
+        return float(self.get("DEPLOYKIT_SEARCH_MAX_SHRINK"))
 
     @property
     def SEARCH_LOCK_TIMEOUT(self) -> float:

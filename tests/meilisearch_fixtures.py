@@ -35,15 +35,22 @@ class MeiliServer(NamedTuple):
     def client(self) -> meilisearch.Client:
         return meilisearch.Client(self.url, self.key, timeout=10)
 
-    def set_task_delay(self, seconds: float) -> None:
-        """Slow the bundled server's task processing; a real server is left alone."""
-        if self.bundled:
+    def _configure(self, **config: Any) -> None:
+        if self.bundled:  # a real server is left alone
             requests.post(
                 f"{self.url}/_test/config",
-                json={"taskDelay": seconds},
+                json=config,
                 headers={"Authorization": f"Bearer {self.key}"},
                 timeout=5,
             ).raise_for_status()
+
+    def set_task_delay(self, seconds: float) -> None:
+        """Slow the bundled server's task processing."""
+        self._configure(taskDelay=seconds)
+
+    def set_payload_limit(self, size: int | None) -> None:
+        """The bundled server's ``--http-payload-size-limit`` in bytes (None: 100 MB)."""
+        self._configure(httpPayloadSizeLimit=size)
 
 
 @pytest.fixture(scope="session")
@@ -87,5 +94,9 @@ def meili(meilisearch_server: MeiliServer, settings: Any) -> Iterator[MeiliServe
     try:
         yield meilisearch_server
     finally:
+        from django_deploykit.search.query import breaker
+
+        breaker.reset()  # a test that made searches fail must not skip the next one's
         meilisearch_server.set_task_delay(0)
+        meilisearch_server.set_payload_limit(None)
         delete_indexes(meilisearch_server, prefix)

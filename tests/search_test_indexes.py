@@ -40,3 +40,35 @@ class DuplicateIdIndex(FlatPostIndex):
 class MissingFieldIndex(FlatPostIndex):
     name = "missing"
     fields = ["id", "title", "subtitle"]
+
+
+class SecondFlatIndex(FlatPostIndex):
+    """A second index, to see what a run does with the indexes after a failing one."""
+
+    name = "flat2"
+
+
+class NormalisedSettingsIndex(FlatPostIndex):
+    """Settings a real Meilisearch stores in another form than they are sent."""
+
+    name = "normalised"
+    settings = {
+        "searchableAttributes": ["title", "body"],
+        "sortableAttributes": ["title", "published"],  # stored sorted
+        "displayedAttributes": ["*", "title"],  # a wildcard list is stored as ["*"]
+        "stopWords": ["the", "of", "ﬁn"],  # stored sorted, NFKD ("ﬁ" ligature -> "fi")
+        "typoTolerance": {
+            "disableOnWords": ["iPhone", "Android"],  # stored lower-cased, sorted
+            "disableOnAttributes": ["title", "body"],  # stored sorted
+            "minWordSizeForTypos": {"oneTypo": 4},  # merged: twoTypos keeps its value
+        },
+        "faceting": {"sortFacetValuesBy": {"title": "count"}},  # merged with "*": "alpha"
+        "pagination": {"maxTotalHits": 500},
+    }
+
+
+class HiddenPkIndex(FlatPostIndex):
+    """displayedAttributes leaves the primary key out (searches cannot return it)."""
+
+    name = "hiddenpk"
+    settings = {"displayedAttributes": ["title", "body"]}

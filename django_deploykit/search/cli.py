@@ -70,6 +70,7 @@ def reindex_search(
     *,
     batch_size: int,
     in_place: bool = False,
+    allow_shrink: bool = False,
     dry_run: bool = False,
     check: bool = False,
     bar: ProgressBar | None = None,
@@ -89,23 +90,32 @@ def reindex_search(
                 client,
                 batch_size=batch_size,
                 in_place=in_place,
+                allow_shrink=allow_shrink,
                 on_progress=bar or _ignore,
                 on_message=bar.message if bar else _ignore,
             )
-        except ConfigError:
-            raise
         except DeployKitError as exc:
-            outcome.code = max(outcome.code, exit_code(exc))
+            # Past the preflight, even a configuration problem (a key lacking one
+            # permission) comes after changes: it is a failure (1), not "nothing changed".
+            code = 1 if isinstance(exc, ConfigError) else exit_code(exc)
+            state = (
+                f"the live index {index.uid!r} may be incomplete (--in-place): fix the cause "
+                "and run again"
+                if in_place
+                else f"the live index {index.uid!r} was not changed"
+            )
+            message = str(exc) if "was not changed" in str(exc) else f"{exc} ({state})"
+            outcome.code = max(outcome.code, code)
             outcome.entries.append(
                 {
                     "index": index.name,
                     "uid": index.uid,
                     "ok": False,
-                    "error": str(exc),
-                    "exit_code": exit_code(exc),
+                    "error": message,
+                    "exit_code": code,
                 }
             )
-            outcome.lines.append(f"FAILED {index.uid}: {exc}")
+            outcome.lines.append(f"FAILED {index.uid}: {message}")
             continue
         outcome.entries.append({**result.as_dict(), "ok": True})
         action = "rebuilt in place" if in_place else "rebuilt and swapped in"

@@ -10,6 +10,7 @@ Messages name the server URL, never the key.
 
 from __future__ import annotations
 
+import copy
 import re
 import time
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from django_deploykit.conf import conf
 from django_deploykit.exceptions import ConfigError, DeployKitError, ServiceUnavailable
 
 __all__ = [
+    "PermissionDenied",
     "RebuildLocked",
     "SearchClient",
     "SearchError",
@@ -34,6 +36,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+# A slow link (a Raspberry Pi on Wi-Fi, a far VM) still moves 1 MB/s: upload timeouts
+# get this much time per byte on top of DEPLOYKIT_MEILISEARCH_TIMEOUT.
+UPLOAD_BYTES_PER_SECOND = 1_000_000
 _AUTH_CODES = {"invalid_api_key", "missing_authorization_header"}
 _FINISHED = {"succeeded", "failed", "canceled"}
 
@@ -57,6 +62,10 @@ class TaskFailed(SearchError):
 
 class VerificationFailed(SearchError):
     """The rebuilt index does not hold what was sent: it is not swapped in."""
+
+
+class PermissionDenied(SearchError):
+    """The key was accepted before but lacks the permission for this request (exit 1)."""
 
 
 class RebuildLocked(DeployKitError):
@@ -89,6 +98,7 @@ class SearchClient:
         self.task_timeout = task_timeout if task_timeout is not None else conf.SEARCH_TASK_TIMEOUT
         self.heartbeat_every = heartbeat_every
         key = api_key if api_key is not None else conf.MEILISEARCH_MASTER_KEY
+        self.authenticated = False  # set once preflight saw the key accepted
         # The client's own default is no timeout at all: a stalled server hangs forever.
         self.client = meilisearch.Client(url, key, timeout=self.timeout)  # type: ignore[arg-type]
 
@@ -108,6 +118,12 @@ class SearchClient:
                 "DEPLOYKIT_MEILISEARCH_URL and that the server is running."
             ) from exc
         except MeilisearchApiError as exc:
+            if exc.code in _AUTH_CODES and self.authenticated:
+                raise PermissionDenied(
+                    f"Meilisearch at {self.url} refused this request ({exc.code}): the API "
+                    "key lacks a permission (its actions or indexes). Use the master key or "
+                    "an admin key with every action on these indexes."
+                ) from exc
             if exc.code in _AUTH_CODES:
                 raise ConfigError(
                     f"Meilisearch at {self.url} rejected the API key ({exc.code}). Set "
@@ -125,6 +141,8 @@ class SearchClient:
             version = self.call(self.client.get_version)
         except ServiceUnavailable as exc:
             raise ConfigError(str(exc)) from exc  # nothing was changed: a setup problem
+        # From here on a 403 means a missing permission, not a wrong key.
+        self.authenticated = True
         return str(version.get("pkgVersion", "?"))
 
     def index_info(self, uid: str) -> dict[str, Any] | None:
@@ -140,6 +158,31 @@ class SearchClient:
 
     def index(self, uid: str) -> meilisearch.index.Index:
         return self.client.index(uid)
+
+    def upload_timeout(self, size: int) -> float:
+        """Seconds to wait for the answer to a ``size``-byte upload: Meilisearch answers
+        only once it has received and parsed the whole payload."""
+        return self.timeout + size / UPLOAD_BYTES_PER_SECOND
+
+    def add_documents(self, uid: str, payload: bytes, primary_key: str) -> Any:
+        """Send one JSON array of documents; the timeout grows with the payload."""
+        timeout = self.upload_timeout(len(payload))
+        config = copy.copy(self.client.config)
+        config.timeout = timeout  # type: ignore[assignment]
+        index = meilisearch.index.Index(config, uid)
+        try:
+            return self.call(
+                index.add_documents_raw,
+                payload,
+                primary_key=primary_key,
+                content_type="application/json",
+            )
+        except ServiceUnavailable as exc:
+            raise ServiceUnavailable(
+                f"{exc} A {len(payload) / 1e6:.1f} MB batch got {timeout:.0f} s; lower "
+                "DEPLOYKIT_SEARCH_BATCH_BYTES or --batch-size, or raise "
+                "DEPLOYKIT_MEILISEARCH_TIMEOUT."
+            ) from exc
 
     # -- tasks --------------------------------------------------------------------
     def get_task(self, uid: int) -> Any:

@@ -31,11 +31,17 @@ class Batch:
     payload: bytes  # a JSON array of documents
 
     def describe(self) -> str:
-        return f"batch {self.number} (rows pk {self.first_pk}..{self.last_pk}, {self.count} docs)"
+        return (
+            f"batch {self.number} (rows pk {self.first_pk}..{self.last_pk}, {self.count} docs, "
+            f"{len(self.payload):,} bytes)"
+        )
 
 
-def iter_batches(index: SearchIndex, batch_size: int) -> Iterator[Batch]:
-    """Yield the index's documents as JSON payloads of at most ``batch_size`` rows."""
+def iter_batches(
+    index: SearchIndex, batch_size: int, max_bytes: int | None = None
+) -> Iterator[Batch]:
+    """Yield the index's documents as JSON payloads of at most ``batch_size`` rows and
+    ``max_bytes`` bytes (a single larger document goes alone)."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     queryset = index.get_queryset().order_by("pk")
@@ -46,10 +52,27 @@ def iter_batches(index: SearchIndex, batch_size: int) -> Iterator[Batch]:
         rows = list(page[:batch_size])  # prefetch_related runs per batch, not per row
         if not rows:
             return
-        number += 1
-        documents = [index.to_document(row) for row in rows]
-        payload = _ENCODER.encode(documents).encode()
-        yield Batch(number, len(rows), rows[0].pk, rows[-1].pk, payload)
+        for chunk in _by_size(index, rows, max_bytes):
+            number += 1
+            payload = b"[" + b",".join(encoded for _, encoded in chunk) + b"]"
+            yield Batch(number, len(chunk), chunk[0][0], chunk[-1][0], payload)
         if len(rows) < batch_size:
             return  # a short page is the last: saves one empty query
         last_pk = rows[-1].pk
+
+
+def _by_size(
+    index: SearchIndex, rows: list[Any], max_bytes: int | None
+) -> Iterator[list[tuple[Any, bytes]]]:
+    """The rows' encoded documents in runs whose JSON array stays within ``max_bytes``."""
+    chunk: list[tuple[Any, bytes]] = []
+    size = 2  # the brackets
+    for row in rows:
+        encoded = _ENCODER.encode(index.to_document(row)).encode()
+        if chunk and max_bytes is not None and size + len(encoded) + 1 > max_bytes:
+            yield chunk
+            chunk, size = [], 2
+        chunk.append((row.pk, encoded))
+        size += len(encoded) + 1
+    if chunk:
+        yield chunk

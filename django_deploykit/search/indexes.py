@@ -39,6 +39,7 @@ __all__ = ["SearchIndex", "get_index", "get_indexes", "indexes_for_model"]
 
 # A rebuild builds into "<uid>__rebuild", which doubles as the lock; see reindex.py.
 REBUILD_SUFFIX = "__rebuild"
+MAX_UID_BYTES = 400  # Meilisearch's limit (IndexUid in meilisearch-types)
 
 
 class SearchIndex:
@@ -109,12 +110,35 @@ class SearchIndex:
                     f"{', '.join(map(repr, missing))}. Add a prepare_<field>(obj) method or "
                     "remove it from `fields`."
                 )
+        self._validate_uid()
+        displayed = self.settings.get("displayedAttributes")
+        if displayed is not None and "*" not in displayed and self.primary_key not in displayed:
+            raise ConfigError(
+                f"{self.label}: settings['displayedAttributes'] leaves out the primary key "
+                f"{self.primary_key!r}, so searches cannot return which rows matched. Add "
+                f"{self.primary_key!r} to it."
+            )
         for key in self.settings:
             if not isinstance(key, str) or not key[:1].islower() or "_" in key:
                 raise ConfigError(
                     f"{self.label}: settings key {key!r} is not a Meilisearch setting name; "
                     "use camelCase names such as 'searchableAttributes'."
                 )
+
+    def _validate_uid(self) -> None:
+        """Meilisearch's own rule for index uids, checked here before anything is created."""
+        uid = self.rebuild_uid  # the longest uid a rebuild creates
+        bad = sorted({c for c in uid if not (c.isascii() and (c.isalnum() or c in "-_"))})
+        size = len(uid.encode())
+        if bad or size > MAX_UID_BYTES:
+            problem = f"contains {', '.join(map(repr, bad))}" if bad else f"is {size} bytes long"
+            raise ConfigError(
+                f"{self.label}: the index uid {self.uid!r} (DEPLOYKIT_MEILISEARCH_INDEX_PREFIX "
+                f"{conf.MEILISEARCH_INDEX_PREFIX!r} + name {self.name!r}) cannot be used: with "
+                f"the rebuild suffix {REBUILD_SUFFIX!r} it {problem}. Meilisearch accepts only "
+                f"letters, digits, '-' and '_', at most {MAX_UID_BYTES} bytes. Change the "
+                "prefix or the name."
+            )
 
 
 def _attribute_getter(name: str) -> Any:

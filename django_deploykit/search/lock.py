@@ -81,6 +81,12 @@ def heartbeat(client: SearchClient, lock_uid: str, primary_key: str) -> None:
 def release(client: SearchClient, lock_uid: str, on_message: Callable[[str], None]) -> None:
     """Delete the lock index; a failure only leaves a leftover the next run cleans."""
     try:
-        client.run(client.client.delete_index, lock_uid, context=f"deleting {lock_uid}")
+        # Queued behind the run's own tasks: a real server may take a while, so beat.
+        client.run(
+            client.client.delete_index,
+            lock_uid,
+            context=f"deleting {lock_uid}",
+            on_heartbeat=on_message,
+        )
     except Exception as exc:  # never hide the rebuild's own outcome behind this
         on_message(f"could not delete {lock_uid!r} ({exc}); the next run cleans it up")

@@ -110,7 +110,7 @@ def search_pks(name: str, query: str, *, limit: int = 1000) -> list[Any]:
     :func:`search_page` to page through results and show their real number.
     """
     result, key = _search(name, query, {"limit": limit})
-    return [hit[key] for hit in result["hits"] if key in hit]
+    return _pks(name, result, key)
 
 
 def search_page(name: str, query: str, *, page: int = 1, per_page: int = 20) -> SearchPage:
@@ -122,8 +122,23 @@ def search_page(name: str, query: str, *, page: int = 1, per_page: int = 20) -> 
     page, per_page = max(1, int(page)), max(1, int(per_page))
     result, key = _search(name, query, {"offset": (page - 1) * per_page, "limit": per_page})
     total = result.get("totalHits", result.get("estimatedTotalHits"))
-    pks = [hit[key] for hit in result["hits"] if key in hit]
+    pks = _pks(name, result, key)
     return SearchPage(pks, int(total) if total is not None else len(pks))
+
+
+def _pks(name: str, result: dict[str, Any], key: str) -> list[Any]:
+    """The hits' primary keys; SearchUnavailable when the server does not return them."""
+    hits = result["hits"]
+    if any(key not in hit for hit in hits):
+        # displayedAttributes hides the key: an empty page would look like "no results".
+        reason = (
+            f"index {name!r} returns hits without their primary key {key!r}: its "
+            f"displayedAttributes setting leaves {key!r} out. Add it (and run "
+            "reindex_search), or the database is searched instead."
+        )
+        breaker.trip(conf.MEILISEARCH_URL or "", name, reason)
+        raise SearchUnavailable(reason)
+    return [hit[key] for hit in hits]
 
 
 def missing_indexes(timeout: float | None = None) -> list[str]:

@@ -21,13 +21,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from django_deploykit.conf import conf
 from django_deploykit.search import lock
-from django_deploykit.search.client import SearchClient, VerificationFailed
+from django_deploykit.search.client import SearchClient, SearchError, VerificationFailed
 from django_deploykit.search.documents import iter_batches
 from django_deploykit.search.drift import SettingDiff, index_drift
 from django_deploykit.search.indexes import SearchIndex
 
-__all__ = ["Plan", "Progress", "RebuildResult", "plan", "rebuild"]
+__all__ = ["Plan", "Progress", "RebuildResult", "ShrinkRefused", "check_shrink", "plan", "rebuild"]
 
 
 @dataclass
@@ -108,21 +109,52 @@ def plan(index: SearchIndex, client: SearchClient) -> Plan:
     )
 
 
+class ShrinkRefused(SearchError):
+    """The rebuild would leave the live index empty or much smaller (exit code 1)."""
+
+
+def check_shrink(client: SearchClient, index: SearchIndex, documents: int, allow: bool) -> None:
+    """Refuse to replace a live index by one with no or far fewer documents.
+
+    An empty or small source is more often a mistake (the wrong database after a
+    copy, a bad filter in get_queryset) than the truth; the live index is the only
+    copy of the search data, so replacing it needs an explicit ``--allow-shrink``.
+    """
+    if allow or client.index_info(index.uid) is None:
+        return
+    live = client.call(client.index(index.uid).get_stats).number_of_documents
+    max_shrink = conf.SEARCH_MAX_SHRINK
+    if live and (documents == 0 or documents < live * (1 - max_shrink)):
+        raise ShrinkRefused(
+            f"Refusing to replace {index.uid!r}, which holds {live} documents, by "
+            f"{documents} documents ({1 - documents / live:.0%} fewer; "
+            f"DEPLOYKIT_SEARCH_MAX_SHRINK allows {max_shrink:.0%}). The live index was not "
+            "changed. Check that the database and get_queryset() are the right ones; if "
+            "the shrink is intended, run again with --allow-shrink (or raise "
+            "DEPLOYKIT_SEARCH_MAX_SHRINK)."
+        )
+
+
 def rebuild(
     index: SearchIndex,
     client: SearchClient,
     *,
     batch_size: int,
     in_place: bool = False,
+    allow_shrink: bool = False,
     on_progress: Callable[[Progress], None] = _quiet,
     on_message: Callable[[str], None] = _quiet,
 ) -> RebuildResult:
-    """Rebuild ``index``; raise TaskFailed/VerificationFailed/RebuildLocked on failure."""
+    """Rebuild ``index``; raise TaskFailed/VerificationFailed/RebuildLocked/ShrinkRefused."""
     index.validate()
     result = RebuildResult(index.name, index.uid, "in-place" if in_place else "swap")
     started = time.monotonic()
     lock_uid = index.rebuild_uid
+    # Checked first from the row count (cheap, nothing built), again before the swap.
+    total = index.get_queryset().count()
+    check_shrink(client, index, total, allow_shrink)
     lock.acquire(client, index.uid, lock_uid, index.primary_key, on_message)
+    created_live = False
     try:
         target = index.uid if in_place else lock_uid
         if in_place and client.index_info(index.uid) is None:
@@ -145,16 +177,10 @@ def rebuild(
             client.run(
                 build.delete_all_documents, context=f"emptying {target}", on_heartbeat=on_message
             )
-        total = index.get_queryset().count()
         on_progress(Progress(index.name, 0, total, 0.0))
         pending: deque[tuple[int, str]] = deque()
-        for batch in iter_batches(index, batch_size):
-            info = client.call(
-                build.add_documents_raw,
-                batch.payload,
-                primary_key=index.primary_key,
-                content_type="application/json",
-            )
+        for batch in iter_batches(index, batch_size, conf.SEARCH_BATCH_BYTES):
+            info = client.add_documents(target, batch.payload, index.primary_key)
             pending.append((info.task_uid, f"{target} {batch.describe()}"))
             result.documents += batch.count
             result.batches += 1
@@ -173,6 +199,7 @@ def rebuild(
             client.wait(*pending.popleft(), on_heartbeat=on_message)
         _verify(client, target, result.documents, in_place)
         if not in_place:
+            check_shrink(client, index, result.documents, allow_shrink)
             if client.index_info(index.uid) is None:
                 client.run(
                     client.client.create_index,
@@ -180,6 +207,7 @@ def rebuild(
                     {"primaryKey": index.primary_key},
                     context=f"creating {index.uid}",
                 )
+                created_live = True  # an empty placeholder until the swap
             client.run(
                 client.client.swap_indexes,
                 [{"indexes": [index.uid, lock_uid]}],
@@ -191,6 +219,8 @@ def rebuild(
     finally:
         # Before a swap this drops the partial build; after it, the old documents.
         lock.release(client, lock_uid, on_message)
+        if created_live and not result.swapped:  # leave no empty live index behind
+            lock.release(client, index.uid, on_message)
     result.seconds = time.monotonic() - started
     on_progress(Progress(index.name, result.documents, result.documents, result.seconds))
     return result

@@ -43,6 +43,12 @@ class Command(BaseCommand):
             help="Rebuild the live index itself (downtime; small dev setups).",
         )
         parser.add_argument(
+            "--allow-shrink",
+            action="store_true",
+            help="Replace a live index even by an empty one, or one with fewer documents "
+            "than DEPLOYKIT_SEARCH_MAX_SHRINK allows.",
+        )
+        parser.add_argument(
             "--dry-run",
             action="store_true",
             help="Show what would be indexed and the settings diff; change nothing.",
@@ -67,6 +73,7 @@ class Command(BaseCommand):
                 options["indexes"],
                 batch_size=batch_size,
                 in_place=options["in_place"],
+                allow_shrink=options["allow_shrink"],
                 dry_run=options["dry_run"],
                 check=options["check"],
                 bar=bar,
@@ -83,6 +90,9 @@ class Command(BaseCommand):
                     self.stdout.write(line)
         if outcome.code:
             failed = [e.get("uid") for e in outcome.entries if not e.get("ok")]
+            done = [e.get("uid") for e in outcome.entries if e.get("ok")]
             raise CommandError(
-                f"reindex_search failed for: {', '.join(failed)}", returncode=outcome.code
+                f"reindex_search failed for: {', '.join(failed)}"
+                + (f"; done: {', '.join(done)}" if done and outcome.mode != "check" else ""),
+                returncode=outcome.code,
             )
