@@ -6,6 +6,7 @@ Every contradiction is found here, before a file is written.
 from __future__ import annotations
 
 import importlib.util
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
