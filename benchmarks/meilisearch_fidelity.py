@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -63,6 +64,19 @@ DEPLOYKIT_FEATURES = {
     "settings/test_settings_text_separators_meilisearch.py": "settings",
     "settings/test_settings_proximity_precision_meilisearch.py": "settings",
 }
+
+
+# Tests in those modules that exercise what deploykit never asks for (and the test
+# server answers 404/405/501): filters, facets, sorting, highlighting and cropping,
+# ranking scores, distinct, nested fields, vectors/embedders, /fields, foreign keys.
+NOT_USED_BY_DEPLOYKIT = re.compile(
+    r"^test_(.*(filter|facet|sort|highlight|crop|ranking_score|ranking_threshold|distinct"
+    r"|nested|vector|hybrid|similar|performance_details|many_params)"
+    r"|custom_search$|custom_search_params_with_(wildcard|simple_string|string_list)$"
+    r"|get_fields.*|delete_documents$)"
+)
+# In the settings modules only the embedders (in test_update/reset_settings) are unused.
+NOT_USED_SETTINGS = re.compile(r"^test_(update|reset)_settings$")
 
 
 def export(repo: Path, ref: str, dest: Path) -> None:
@@ -117,7 +131,18 @@ def outcomes(junit: Path) -> dict[str, collections.Counter[str]]:
         else:
             outcome = "passed"
         per_module[module][outcome] += 1
+        name = case.get("name", "").split("[")[0]
+        pattern = {"settings": NOT_USED_SETTINGS, "index": NOT_USED_BY_DEPLOYKIT}.get(
+            module.split("/")[0]
+        )
+        part = "#unused" if pattern and pattern.search(name) else "#deploykit"
+        per_module[module + part][outcome] += 1
+        if outcome in ("failed", "error") and part == "#deploykit" and module in DEPLOYKIT_FEATURES:
+            FAILING.append(f"{module}::{case.get('name')}")
     return per_module
+
+
+FAILING: list[str] = []
 
 
 def main() -> int:
@@ -126,6 +151,7 @@ def main() -> int:
     parser.add_argument("--ref", default="HEAD")
     parser.add_argument("--only", help="pytest -k expression")
     parser.add_argument("--timeout", type=float, default=1800, help="whole run, seconds")
+    parser.add_argument("--junit", type=Path, help="also keep pytest's JUnit XML here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="meili-client-suite-") as tmp:
         work = Path(tmp)
@@ -167,9 +193,11 @@ def main() -> int:
             proc.wait(timeout=10)
         seconds = time.monotonic() - started
         per_module = outcomes(junit)
+        if args.junit:
+            args.junit.write_bytes(junit.read_bytes())
     total: collections.Counter[str] = collections.Counter()
     print(f"{'module':<62} pass fail  err skip")
-    for module in sorted(per_module):
+    for module in sorted(m for m in per_module if "#" not in m):
         c = per_module[module]
         total.update(c)
         mark = "*" if module in DEPLOYKIT_FEATURES else " "
@@ -179,16 +207,22 @@ def main() -> int:
         f"{total['failed']} failed, {total['error']} errors, {total['skipped']} skipped"
     )
     by_feature: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    unused: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     for module, feature in DEPLOYKIT_FEATURES.items():
-        by_feature[feature].update(per_module.get(module, collections.Counter()))
-    print("\nfeatures deploykit uses (* above):")
+        by_feature[feature].update(per_module.get(module + "#deploykit", collections.Counter()))
+        unused[feature].update(per_module.get(module + "#unused", collections.Counter()))
+    print("\nfeatures deploykit uses (* above): tests of what deploykit calls, then the")
+    print("same modules' tests of options it never sends (filters, facets, sort, vectors...):")
     bad = 0
     for feature in sorted(by_feature):
-        c = by_feature[feature]
-        ran = sum(c.values())
-        not_ok = c["failed"] + c["error"]
-        bad += not_ok
-        print(f"  {feature:<10} {c['passed']}/{ran} pass")
+        c, u = by_feature[feature], unused[feature]
+        bad += c["failed"] + c["error"]
+        print(
+            f"  {feature:<10} {c['passed']}/{sum(c.values())} pass"
+            f"   (not used by deploykit: {u['passed']}/{sum(u.values())} pass)"
+        )
+    for name in FAILING:
+        print(f"  FAILING {name}")
     return 1 if bad else 0
 
 

@@ -19,15 +19,20 @@ other method) for what it does not implement, never a look-alike answer:
   ``succeeded`` | ``failed`` (error object) | ``canceled``; ``DELETE /tasks`` and
   ``POST /tasks/cancel`` need filters;
 * indexes (uids ``[A-Za-z0-9_-]``, at most 400 bytes; ``PATCH`` changes the primary
-  key), documents (JSON, NDJSON, CSV; add/replace, update, delete one, all or a
+  key or renames; ``compact``), documents (JSON, NDJSON, CSV; add/replace, update, delete one, all or a
   batch; get, fetch), settings (all at once or per setting, stored normalised:
   sets sorted, stop words NFKD, typo-tolerance words lemmatised, nested objects
-  merged field by field, ``null`` resets), stats, ``swap-indexes`` (atomic), search
-  (a case-insensitive word match over the searchable attributes, honouring
-  ``displayedAttributes``), keys, ``/version``, ``GET /webhooks`` (none).
+  merged field by field, ``null`` resets), stats, ``swap-indexes`` (atomic, with
+  ``rename``), search (a case-insensitive match of the words over the searchable
+  attributes, with the real ``matchingStrategy`` rules: ``last`` by default drops words
+  from the end, quoted phrases are required; ``attributesToSearchOn``, ``page`` and
+  ``hitsPerPage``, ``displayedAttributes`` honoured), keys, ``/version``,
+  ``GET /webhooks`` (none); every task takes ``customMetadata``.
 
-Not implemented (404/405): filters, facets, sorting, multi-search, snapshots,
-dumps, embedders, experimental features, document edition by function, chats.
+Not implemented (404/405, or 501 ``feature_not_implemented`` for a search or
+settings option of an implemented route): filters, facets, sorting, highlighting,
+ranking scores, multi-search, snapshots, dumps, embedders, experimental features,
+document edition by function, chats, ``/fields``, webhooks other than listing.
 
 Run it alone with ``python tests/meilisearch_server.py --port 7700 --key KEY``;
 it prints ``LISTENING <port>`` once it accepts connections. ``POST /_test/config``
@@ -61,6 +66,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 VERSION = "1.15.0"
 DEFAULT_PAYLOAD_LIMIT = 100_000_000  # --http-payload-size-limit: 100 MB
+SCHEDULER_TICK = 0.01  # seconds between a task's registration and its processing
 DEFAULT_RANKING_RULES = [
     "words",
     "typo",
@@ -129,6 +135,7 @@ ACTIONS = {
     "indexes.update",
     "indexes.delete",
     "indexes.swap",
+    "indexes.compact",
     "tasks.cancel",
     "tasks.delete",
     "tasks.get",
@@ -171,7 +178,10 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, kind: str = "invalid_request"):
         super().__init__(message)
         self.status = status
-        self.body: dict[str, str] | None = error(code, message, kind) if code else None
+        self.body: Any = error(code, message, kind) if code else NO_BODY
+
+
+NO_BODY = object()  # a 204, or a 404/405 from the router: no body at all
 
 
 class NoRoute(ApiError):
@@ -455,7 +465,12 @@ class State:
 
     # -- tasks ------------------------------------------------------------------
     def enqueue(
-        self, kind: str, index_uid: str | None, payload: Any, details: dict[str, Any] | None = None
+        self,
+        kind: str,
+        index_uid: str | None,
+        payload: Any,
+        details: dict[str, Any] | None = None,
+        metadata: str | None = None,
     ) -> dict[str, Any]:
         with self.lock:
             uid = self.next_uid
@@ -473,6 +488,7 @@ class State:
                 "enqueuedAt": _now(),
                 "startedAt": None,
                 "finishedAt": None,
+                "customMetadata": metadata,
             }
             self.tasks[uid] = task
             self.payloads[uid] = payload
@@ -491,6 +507,10 @@ class State:
             with self.lock:
                 while not self.queue:
                     self.wakeup.wait()
+            # Like the real scheduler, a task is never finished the moment it is
+            # registered: a client asking at once sees it enqueued.
+            time.sleep(SCHEDULER_TICK)
+            with self.lock:
                 uid = self.queue.popleft()
                 task = self.tasks.get(uid)
                 if task is None or task["status"] != "enqueued":
@@ -550,14 +570,24 @@ class State:
 
     def _run_indexUpdate(self, task: dict[str, Any], payload: Any) -> None:
         index = self._index(task["indexUid"])
-        if payload is not None:
-            if index.documents and index.primary_key and payload != index.primary_key:
+        primary_key, new_uid = payload
+        if new_uid and new_uid != index.uid and new_uid in self.indexes:
+            raise TaskError("index_already_exists", f"Index `{new_uid}` already exists.")
+        if primary_key is not None:
+            if index.documents and index.primary_key and primary_key != index.primary_key:
                 raise TaskError(
                     "index_primary_key_already_exists",
                     f"Index `{index.uid}`: Index already has a primary key: `{index.primary_key}`.",
                 )
-            index.primary_key = payload
+            index.primary_key = primary_key
+        if new_uid:
+            del self.indexes[index.uid]
+            index.uid = new_uid
+            self.indexes[new_uid] = index
         index.updated_at = _now()
+
+    def _run_indexCompaction(self, task: dict[str, Any], payload: Any) -> None:
+        self._index(task["indexUid"])  # nothing to compact in memory
 
     def _run_indexDeletion(self, task: dict[str, Any], payload: Any) -> None:
         index = self._index(task["indexUid"])
@@ -565,13 +595,32 @@ class State:
         del self.indexes[task["indexUid"]]
 
     def _run_indexSwap(self, task: dict[str, Any], payload: Any) -> None:
-        missing = [uid for pair in payload for uid in pair["indexes"] if uid not in self.indexes]
+        missing = [
+            uid
+            for pair in payload
+            for uid in (pair["indexes"][:1] if pair.get("rename") else pair["indexes"])
+            if uid not in self.indexes
+        ]
         if missing:
             raise TaskError(
                 "index_not_found",
                 f"Indexes {', '.join(f'`{u}`' for u in missing)} not found.",
             )
+        taken = [
+            p["indexes"][1] for p in payload if p.get("rename") and p["indexes"][1] in self.indexes
+        ]
+        if taken:
+            raise TaskError(
+                "index_already_exists",
+                f"Cannot rename {', '.join(f'`{u}`' for u in taken)}: the index already exists.",
+            )
         for pair in payload:  # all checked first: a swap task is atomic
+            if pair.get("rename"):  # "rename": true renames the first index to the second
+                old, new = pair["indexes"]
+                index = self.indexes.pop(old)
+                index.uid, index.updated_at = new, _now()
+                self.indexes[new] = index
+                continue
             a, b = (self.indexes[uid] for uid in pair["indexes"])
             a.uid, b.uid = b.uid, a.uid
             self.indexes[a.uid], self.indexes[b.uid] = a, b
@@ -587,7 +636,7 @@ class State:
         index.updated_at = _now()
 
     def _run_documentAdditionOrUpdate(self, task: dict[str, Any], payload: Any) -> None:
-        documents, primary_key, replace = payload
+        documents, primary_key, replace, skip_creation = payload
         index = self.indexes.get(task["indexUid"])
         if (
             index is not None
@@ -622,6 +671,8 @@ class State:
         if index is None:
             index = self.indexes[task["indexUid"]] = Index(task["indexUid"], key)
         index.primary_key = key
+        if skip_creation:  # only documents that already exist are replaced or updated
+            keyed = [(doc_id, doc) for doc_id, doc in keyed if doc_id in index.documents]
         for doc_id, doc in keyed:
             if replace or doc_id not in index.documents:
                 index.documents[doc_id] = doc
@@ -650,6 +701,10 @@ class State:
         ]
         for uid in uids:
             del self.tasks[uid]
+        # A batch goes with the last of its tasks (the deletion's own batch stays).
+        alive = {t["batchUid"] for t in self.tasks.values()} | {task["batchUid"]}
+        for batch_uid in [b for b in self.batches if b not in alive]:
+            del self.batches[batch_uid]
         task["details"]["deletedTasks"] = len(uids)
 
     def _run_taskCancelation(self, task: dict[str, Any], payload: Any) -> None:
@@ -682,12 +737,38 @@ def _infer_key(documents: list[dict[str, Any]]) -> str:
     return candidates[0]
 
 
-def _matches(doc: dict[str, Any], words: list[str], fields: list[str]) -> bool:
+def _text(doc: dict[str, Any], fields: list[str]) -> str:
     values = doc.values() if fields == ["*"] else (doc.get(f) for f in fields)
-    text = " ".join(
+    return " ".join(
         " ".join(map(str, v)) if isinstance(v, list) else str(v) for v in values if v is not None
     ).lower()
-    return all(w in text for w in words)
+
+
+def _terms(query: str) -> tuple[list[str], list[str]]:
+    """(words, "quoted phrases") of a query; a phrase is matched as a whole."""
+    parts = query.lower().split('"')
+    words = [w for part in parts[::2] for w in part.split()]
+    return words, [p.strip() for p in parts[1::2] if p.strip()]
+
+
+def _ranked(docs: list[dict[str, Any]], query: str, fields: list[str], strategy: str):
+    """Documents matching the query. Phrases are required; with "last" (the default),
+    when fewer documents match every word, those matching the first n-1, n-2... words
+    follow, as Meilisearch drops words from the end."""
+    words, phrases = _terms(query)
+    if not words and not phrases:
+        return list(docs)
+    texts = [(doc, _text(doc, fields)) for doc in docs]
+    texts = [(d, t) for d, t in texts if all(p in t for p in phrases)]
+    least = len(words) if strategy == "all" or not words else (0 if phrases else 1)
+    seen: set[int] = set()
+    hits = []
+    for n in range(len(words), least - 1, -1):
+        for doc, text in texts:
+            if id(doc) not in seen and all(w in text for w in words[:n]):
+                seen.add(id(doc))
+                hits.append(doc)
+    return hits
 
 
 def _key_allows(key: dict[str, Any], action: str, index_uids: list[str]) -> bool:
@@ -743,9 +824,9 @@ class Handler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     def _send(self, status: int, body: Any, close: bool = False) -> None:
-        data = b"" if body is None else json.dumps(body).encode()
+        data = b"" if body is NO_BODY else json.dumps(body).encode()
         self.send_response(status)
-        if body is not None:
+        if body is not NO_BODY:
             self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         if close:
@@ -756,7 +837,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         parts = urlsplit(self.path)
-        self.query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        query = parse_qs(parts.query, keep_blank_values=True)
+        self.query = {k: v[-1] for k, v in query.items()}
+        self.raw_query = parts.query
         length = int(self.headers.get("Content-Length") or 0)
         state = self.server.state
         path = [unquote(p) for p in parts.path.split("/") if p]
@@ -785,6 +868,10 @@ class Handler(BaseHTTPRequestHandler):
         except ApiError as exc:
             status, body = exc.status, exc.body
         self._send(status, body)
+
+    def _enqueue(self, *args: Any) -> dict[str, Any]:
+        """Enqueue a task, with the request's ``customMetadata`` query parameter."""
+        return self.server.state.enqueue(*args, metadata=self.query.get("customMetadata"))
 
     # -- auth ---------------------------------------------------------------------
     def _authorize(self, action: str | None, index_uids: list[str] | None = None) -> None:
@@ -942,9 +1029,12 @@ class Handler(BaseHTTPRequestHandler):
         state = self.server.state
         with state.lock:
             tasks = self._matching_tasks()
+            reverse = self.query.get("reverse") == "true"
+            if reverse:
+                tasks.reverse()
             if "from" in self.query:
                 start = _int_param(self.query, "from", 0, "invalid_task_from")
-                tasks = [t for t in tasks if t["uid"] <= start]
+                tasks = [t for t in tasks if (t["uid"] >= start if reverse else t["uid"] <= start)]
             limit = _int_param(self.query, "limit", 20, "invalid_task_limit")
             total = len(self._matching_tasks())
             page = tasks[:limit]
@@ -968,9 +1058,9 @@ class Handler(BaseHTTPRequestHandler):
             )
         with state.lock:
             uids = [t["uid"] for t in self._matching_tasks()]
-        query = "&".join(f"{k}={v}" for k, v in self.query.items())
+        query = self.raw_query  # as sent, still URL-encoded, as the real server keeps it
         counts = "deletedTasks" if kind == "taskDeletion" else "canceledTasks"
-        return 202, state.enqueue(
+        return 202, self._enqueue(
             kind,
             None,
             uids,
@@ -986,7 +1076,13 @@ class Handler(BaseHTTPRequestHandler):
                 if batch is None:
                     raise ApiError(404, "batch_not_found", f"Batch `{rest[0]}` not found.")
                 return 200, copy.deepcopy(batch)
-            batches = sorted(state.batches.values(), key=lambda b: -b["uid"])
+            reverse = self.query.get("reverse") == "true"
+            batches = sorted(state.batches.values(), key=lambda b: b["uid"], reverse=not reverse)
+            if "from" in self.query:
+                start = _int_param(self.query, "from", 0, "invalid_batch_from")
+                batches = [
+                    b for b in batches if (b["uid"] >= start if reverse else b["uid"] <= start)
+                ]
             limit = _int_param(self.query, "limit", 20, "invalid_task_limit")
             page = batches[:limit]
             return 200, {
@@ -1023,8 +1119,14 @@ class Handler(BaseHTTPRequestHandler):
                 f"Indexes must be declared only once during a swap. "
                 f"{', '.join(f'`{u}`' for u in duplicates)} was specified several times.",
             )
-        swaps = [{"indexes": pair["indexes"], "rename": False} for pair in body]
-        return 202, self.server.state.enqueue("indexSwap", None, body, {"swaps": swaps})
+        for i, pair in enumerate(body):
+            if not isinstance(pair.get("rename", False), bool):
+                raise _bad(
+                    "invalid_swap_rename",
+                    f"Invalid value type at `[{i}].rename`: expected a boolean",
+                )
+        swaps = [{"indexes": pair["indexes"], "rename": pair.get("rename", False)} for pair in body]
+        return 202, self._enqueue("indexSwap", None, body, {"swaps": swaps})
 
     # -- keys -----------------------------------------------------------------------
     def _key_routes(self, rest: list[str]) -> dict[str, Any]:
@@ -1113,7 +1215,7 @@ class Handler(BaseHTTPRequestHandler):
         key = self._find_key(ref, "keys.delete")
         with self.server.state.lock:
             del self.server.state.keys[key["uid"]]
-        return 204, None
+        return 204, NO_BODY
 
     # -- indexes --------------------------------------------------------------------
     def _index_routes(self, rest: list[str]) -> dict[str, Any]:
@@ -1130,6 +1232,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._document_routes(uid, sub[1:])
         if sub[0] == "settings" and len(sub) <= 2:
             return self._settings_routes(uid, sub[1:])
+        if sub == ["compact"]:
+            return {"POST": lambda: self._compact(uid)}
         if sub == ["stats"]:
             return {"GET": lambda: self._stats(uid)}
         if sub == ["search"]:
@@ -1179,9 +1283,7 @@ class Handler(BaseHTTPRequestHandler):
                 "invalid_index_primary_key",
                 "Invalid value type at `.primaryKey`: expected a string",
             )
-        return 202, self.server.state.enqueue(
-            "indexCreation", uid, primary_key, {"primaryKey": primary_key}
-        )
+        return 202, self._enqueue("indexCreation", uid, primary_key, {"primaryKey": primary_key})
 
     def _show_index(self, uid: str) -> tuple[int, Any]:
         check_index_uid(uid)
@@ -1196,16 +1298,25 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             raise _bad("bad_request", "Invalid value type: expected an object")
         for name in body:
-            if name != "primaryKey":
-                raise _bad("bad_request", f"Unknown field `{name}`: expected one of `primaryKey`")
-        return 202, self.server.state.enqueue(
-            "indexUpdate", uid, body.get("primaryKey"), {"primaryKey": body.get("primaryKey")}
-        )
+            if name not in ("primaryKey", "uid"):
+                raise _bad(
+                    "bad_request", f"Unknown field `{name}`: expected one of `primaryKey`, `uid`"
+                )
+        new_uid = check_index_uid(body["uid"]) if "uid" in body else None
+        details: dict[str, Any] = {"primaryKey": body.get("primaryKey")}
+        if new_uid:
+            details.update(oldIndexUid=uid, newIndexUid=new_uid)
+        return 202, self._enqueue("indexUpdate", uid, (body.get("primaryKey"), new_uid), details)
+
+    def _compact(self, uid: str) -> tuple[int, Any]:
+        check_index_uid(uid)
+        self._authorize("indexes.compact", [uid])
+        return 202, self._enqueue("indexCompaction", uid, None, {})
 
     def _delete_index(self, uid: str) -> tuple[int, Any]:
         check_index_uid(uid)
         self._authorize("indexes.delete", [uid])
-        return 202, self.server.state.enqueue("indexDeletion", uid, None, {"deletedDocuments": 0})
+        return 202, self._enqueue("indexDeletion", uid, None, {"deletedDocuments": 0})
 
     def _stats(self, uid: str) -> tuple[int, Any]:
         check_index_uid(uid)
@@ -1218,7 +1329,7 @@ class Handler(BaseHTTPRequestHandler):
                 for key in doc:
                     distribution[key] = distribution.get(key, 0) + 1
             size = sum(len(json.dumps(d)) for d in index.documents.values())
-            return 200, {
+            stats: dict[str, Any] = {
                 "numberOfDocuments": len(index.documents),
                 "rawDocumentDbSize": size,
                 "avgDocumentSize": size // len(index.documents) if index.documents else 0,
@@ -1227,6 +1338,16 @@ class Handler(BaseHTTPRequestHandler):
                 "numberOfEmbeddedDocuments": 0,
                 "fieldDistribution": distribution,
             }
+        if self.query.get("showInternalDatabaseSizes") == "true":
+            # The real server lists its LMDB databases; this one has a single store.
+            sizes = {"documents": size, "settings": len(json.dumps(index.settings))}
+            if self.query.get("sizeFormat") == "human":
+                stats["internalDatabaseSizes"] = {
+                    k: f"{v / 1024:.2f} KiB" for k, v in sizes.items()
+                }
+            else:
+                stats["internalDatabaseSizes"] = sizes
+        return 200, stats
 
     # -- settings -------------------------------------------------------------------
     def _settings_routes(self, uid: str, rest: list[str]) -> dict[str, Any]:
@@ -1267,7 +1388,7 @@ class Handler(BaseHTTPRequestHandler):
                     + ", ".join(f"`{k}`" for k in DEFAULT_SETTINGS),
                 )
             checked[key] = validate_setting(key, value)
-        return 202, self.server.state.enqueue("settingsUpdate", uid, checked, checked)
+        return 202, self._enqueue("settingsUpdate", uid, checked, checked)
 
     # -- documents ------------------------------------------------------------------
     def _document_routes(self, uid: str, rest: list[str]) -> dict[str, Any]:
@@ -1341,8 +1462,13 @@ class Handler(BaseHTTPRequestHandler):
         check_index_uid(uid)
         self._authorize("documents.add", [uid])
         docs = self._parse_documents()
-        payload = (docs, self.query.get("primaryKey"), replace)
-        return 202, self.server.state.enqueue(
+        payload = (
+            docs,
+            self.query.get("primaryKey"),
+            replace,
+            self.query.get("skipCreation") == "true",
+        )
+        return 202, self._enqueue(
             "documentAdditionOrUpdate",
             uid,
             payload,
@@ -1359,7 +1485,7 @@ class Handler(BaseHTTPRequestHandler):
             details = {"providedIds": len(ids), **details}
         else:
             details = {"providedIds": 0, **details}
-        return 202, self.server.state.enqueue("documentDeletion", uid, ids, details)
+        return 202, self._enqueue("documentDeletion", uid, ids, details)
 
     def _get_document(self, uid: str, doc_id: str) -> tuple[int, Any]:
         check_index_uid(uid)
@@ -1420,19 +1546,28 @@ class Handler(BaseHTTPRequestHandler):
         if isinstance(retrieve, str):
             retrieve = retrieve.split(",")
         paged = "page" in body or "hitsPerPage" in body
-        words = (query or "").lower().split()
+        strategy = body.get("matchingStrategy", "last")
+        if strategy not in ("last", "all", "frequency"):
+            raise _bad(
+                "invalid_search_matching_strategy",
+                f"Unknown value `{strategy}` at `.matchingStrategy`: expected one of `last`, "
+                "`all`, `frequency`",
+            )
         with state.lock:
             index = self._get_index(uid)
             fields = index.settings["searchableAttributes"]
+            on = body.get("attributesToSearchOn")
+            if on is not None:
+                fields = [f for f in on if fields == ["*"] or f in fields]
             displayed = index.settings["displayedAttributes"]
-            hits = [d for d in index.documents.values() if not words or _matches(d, words, fields)]
+            hits = _ranked(list(index.documents.values()), query or "", fields, strategy)
             total = len(hits)
             # As Meilisearch: hits stop at maxTotalHits, the count does not.
             reachable = hits[: index.settings["pagination"]["maxTotalHits"]]
             if paged:
-                page_no = max(_int_param(body, "page", 1, "invalid_search_page"), 1)
+                page_no = _int_param(body, "page", 1, "invalid_search_page")
                 per_page = _int_param(body, "hitsPerPage", 20, "invalid_search_hits_per_page")
-                page = reachable[(page_no - 1) * per_page : page_no * per_page]
+                page = reachable[(page_no - 1) * per_page : page_no * per_page] if page_no else []
             else:
                 page = reachable[offset : offset + limit]
             shown = []

@@ -246,3 +246,27 @@ def test_keys_restrict_actions(api, meilisearch_server):
     assert api("POST", f"/indexes/{uid}/search", json={}, headers=limited).status_code == 200
     _error(api("DELETE", f"/indexes/{uid}", headers=limited), 403, "invalid_api_key", "auth")
     assert api("DELETE", f"/keys/{key['uid']}").status_code == 204
+
+
+def test_matching_strategy_last_drops_words_from_the_end_and_keeps_phrases(api):
+    uid = api.index("a", primaryKey="id")
+    docs = [{"id": 1, "t": "coco"}, {"id": 2, "t": "dumbo"}, {"id": 3, "t": "coco dumbo"}]
+    api.wait(api("POST", f"/indexes/{uid}/documents", json=docs))
+
+    def ids(body):
+        hits = api("POST", f"/indexes/{uid}/search", json=body).json()["hits"]
+        return [h["id"] for h in hits]
+
+    assert ids({"q": "coco nothing"}) == [1, 3]  # "nothing" dropped, as the real default
+    assert ids({"q": "coco nothing", "matchingStrategy": "all"}) == []
+    assert ids({"q": 'coco "dumbo"'})[0] == 3 and 1 not in ids({"q": 'coco "dumbo"'})
+
+
+def test_rename_and_custom_metadata(api):
+    uid = api.index("a")
+    new = api.prefix + "b"
+    response = api("PATCH", f"/indexes/{uid}", json={"uid": new}, params={"customMetadata": "x"})
+    task = api.wait(response)
+    assert task["status"] == "succeeded" and task["customMetadata"] == "x"
+    assert api("GET", f"/indexes/{new}").status_code == 200
+    assert api("GET", f"/indexes/{uid}").status_code == 404
