@@ -10,6 +10,13 @@ class DeployKitConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.core.exceptions import ImproperlyConfigured
+
+        from django_deploykit.checks import development_settings_in_image
+
+        problem = development_settings_in_image()
+        if problem:
+            raise ImproperlyConfigured(problem)
         from django_deploykit import checks  # noqa: F401  (registers the system checks)
         from django_deploykit.health import system_checks  # noqa: F401
         from django_deploykit.search import checks as search_checks  # noqa: F401

@@ -4,6 +4,9 @@
 deploykit.E001  a DEPLOYKIT_* setting has a value of the wrong type
 deploykit.W001  STATIC_ROOT is not set (a container image cannot collect static files)
 deploykit.W002  a SQLite database's directory is not writable in this container
+deploykit.E003  the image runs the project's development settings, not its container settings
+deploykit.W003  the container settings found something they cannot fix
+deploykit.W004  the image runs the project's settings directly, not its container settings
 =============== ==========================================================
 """
 
@@ -19,7 +22,13 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django_deploykit.conf import SETTINGS
 from django_deploykit.env.container import in_container
 
-__all__ = ["check_settings_types", "check_sqlite_writable", "check_static_root"]
+__all__ = [
+    "check_container_settings",
+    "check_settings_types",
+    "check_sqlite_writable",
+    "check_static_root",
+    "development_settings_in_image",
+]
 
 
 @register(Tags.compatibility)
@@ -83,3 +92,58 @@ def check_sqlite_writable(app_configs: Any = None, **kwargs: Any) -> list[CheckM
                 )
             )
     return warnings
+
+
+def _bypassed() -> str | None:
+    """The project's module, when the generated image runs it without the overlay."""
+    base = os.environ.get("DEPLOYKIT_BASE_SETTINGS", "")
+    if not base or getattr(settings, "DEPLOYKIT_CONTAINER_SETTINGS", None):
+        return None
+    return os.environ.get("DJANGO_SETTINGS_MODULE") or base
+
+
+def development_settings_in_image() -> str | None:
+    """Why this process must not start: the image would serve development settings.
+
+    Called from ``AppConfig.ready()`` (gunicorn runs no system checks): fail closed.
+    """
+    module = _bypassed()
+    if module is None:
+        return None
+    if not (settings.DEBUG or str(settings.SECRET_KEY).startswith("django-insecure-")):
+        return None
+    return (
+        f"deploykit.E003: this image runs {module!r} with "
+        + ("DEBUG on" if settings.DEBUG else "startproject's insecure SECRET_KEY")
+        + " instead of django_deploykit.container_settings, which the Dockerfile selects. "
+        "Your manage.py or wsgi.py probably assigns DJANGO_SETTINGS_MODULE "
+        "(os.environ[...] = ...): use os.environ.setdefault(...) as startproject writes it, "
+        "so the image's DJANGO_SETTINGS_MODULE wins."
+    )
+
+
+@register(Tags.compatibility)
+def check_container_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    record = getattr(settings, "DEPLOYKIT_CONTAINER_SETTINGS", None)
+    if isinstance(record, dict):
+        return [
+            Warning(
+                warning,
+                hint="See 'The container settings' in the dockerize guide.",
+                id="deploykit.W003",
+            )
+            for warning in record.get("warnings", [])
+        ]
+    module = _bypassed()
+    if module is None:
+        return []
+    return [
+        Warning(
+            f"This image runs {module!r} directly, not django_deploykit.container_settings: "
+            "no production value (secret key, hosts, database URL, health middleware) is "
+            "filled in from the environment.",
+            hint="Let manage.py and wsgi.py default DJANGO_SETTINGS_MODULE with "
+            "os.environ.setdefault(...) instead of assigning it.",
+            id="deploykit.W004",
+        )
+    ]

@@ -148,14 +148,15 @@ def test_requirements_includes_and_local_wheels(project: Path) -> None:
 def test_missing_packages_are_added_and_reported(project: Path) -> None:
     (project / "requirements.txt").write_text("Django>=5.2\n")
     plan = plan_for(project, db="postgres")
-    assert plan.extra_packages == ["gunicorn", "psycopg[binary]"]
+    assert plan.extra_packages == ["gunicorn", "whitenoise", "psycopg[binary]"]
     assert any("Not in your dependency files" in note for note in plan.notes)
     assert any("dj-deploykit is not in your dependency files" in n for n in plan.notes)
 
 
-def test_no_static_root_is_reported(project: Path, settings) -> None:
+def test_no_static_root_is_collected_by_the_container_settings(project: Path, settings) -> None:
     settings.STATIC_ROOT = None
     plan = plan_for(project)
-    assert not plan.collectstatic
-    assert any("STATIC_ROOT is not set" in note for note in plan.notes)
-    assert "collectstatic" not in {f.path: f.content for f in render_all(plan)}["Dockerfile"]
+    assert plan.collectstatic and plan.static_path == "/app/staticfiles"
+    dockerfile = {f.path: f.content for f in render_all(plan)}["Dockerfile"]
+    assert "DEPLOYKIT_STATIC_ROOT=/src/staticfiles" in dockerfile  # the build stage
+    assert "DEPLOYKIT_STATIC_ROOT=/app/staticfiles" in dockerfile  # the runtime

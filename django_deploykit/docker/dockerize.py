@@ -23,6 +23,7 @@ from django_deploykit.docker.plan import (
 from django_deploykit.docker.render import render_all
 from django_deploykit.docker.source import carry_wheel, installed_source
 from django_deploykit.docker.targets import ScaleOptions, render_target
+from django_deploykit.env.overlay import Overlay, explain, preview
 from django_deploykit.exceptions import ConfigError
 
 __all__ = ["EXIT_BUILD", "EXIT_CONFIG", "EXIT_OK", "EXIT_STALE", "Options", "dockerize"]
@@ -84,6 +85,9 @@ def dockerize(options: Options, out: Callable[[str], None] = print) -> int:
     facts = detect(directory, settings_module=choices.settings, configuration=choices.configuration)
     plan = make_plan(facts, choices, installed_source())
     for line in table(plan, saved, options.choices):
+        out(line)
+    out(f"container settings: {facts.settings_module} with these changes (not in your files):")
+    for line in explain(container_preview(plan)):
         out(line)
     files = render_all(plan)
     if options.scale is not None:
@@ -193,6 +197,32 @@ def _refusal(directory: Path, foreign: list[str], competing: list[str]) -> str:
     )
 
 
+def container_preview(plan: Plan) -> Overlay:
+    """The container settings' overrides for this plan, as the image will apply them."""
+    from django.conf import settings
+
+    urls = {
+        "sqlite": f"sqlite:///{plan.data_path}/db.sqlite3",
+        "mariadb": "mysql://app:password@db:3306/app",
+        "postgres": "postgres://app:password@db:5432/app",
+    }
+    environ = {
+        "SECRET_KEY": "generated-in-.env",
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "localhost,127.0.0.1",
+        "DATABASE_URL": urls[plan.db],
+        "DEPLOYKIT_MEDIA_ROOT": plan.media_path,
+    }
+    if plan.static_path:
+        environ["DEPLOYKIT_STATIC_ROOT"] = plan.static_path
+    return preview(
+        settings,
+        environ,
+        base_module=plan.facts.settings_module,
+        whitenoise=plan.collectstatic,
+    )
+
+
 def _source(name: str, saved: Choices, flags: Choices) -> str:
     if getattr(flags, name) is not None:
         return "option"
@@ -259,7 +289,8 @@ def _static(plan: Plan) -> str:
     facts = plan.facts
     if facts.remote_static:
         return f"remote storage {facts.static_storage} (collected when migrate runs)"
-    if not facts.static_root:
-        return "STATIC_ROOT unset: not collected"
-    served = "whitenoise" if facts.whitenoise else ("nginx" if plan.nginx else "not served")
-    return f"{facts.static_root} ({served})"
+    if not plan.static_path:
+        return "staticfiles not installed: not collected"
+    root = facts.static_root or f"{plan.static_path} (STATIC_ROOT unset)"
+    served = "whitenoise" if facts.whitenoise else "whitenoise, added in the container"
+    return f"{root} ({'nginx' if plan.nginx else served})"

@@ -240,10 +240,13 @@ def make_plan(facts: Facts, choices: Choices, deploykit: DeploykitSource | None 
         extra_packages=extra,
         build_packages=build,
         runtime_packages=runtime,
-        static_path=_container_path(facts.static_root),
+        # Unset STATIC_ROOT: the container settings set it (DEPLOYKIT_STATIC_ROOT).
+        static_path=_container_path(facts.static_root or "staticfiles")
+        if _local_static(facts)
+        else None,
         media_path=_container_path(facts.media_root) or "/app/media",
         data_path="/app/data",
-        collectstatic=bool(facts.static_root) and not facts.remote_static,
+        collectstatic=_local_static(facts),
         collectstatic_at_start=facts.remote_static,
         wait_for_db=db != "sqlite" or any(a.vendor != "sqlite" for a in facts.external_databases),
         manage="python -m django" if "manage.py" in assigned else "python manage.py",
@@ -307,6 +310,13 @@ def _app_target(facts: Facts, server: str, *, neutral: bool = False) -> str:
     return f"{module}:{attribute}"
 
 
+def _local_static(facts: Facts) -> bool:
+    """Static files collected into the image (not remote storage, staticfiles installed)."""
+    from django.apps import apps
+
+    return apps.is_installed("django.contrib.staticfiles") and not facts.remote_static
+
+
 def _module_exists(name: str) -> bool:
     try:
         return importlib.util.find_spec(name) is not None
@@ -328,6 +338,10 @@ def _packages(
     extra = []
     if not deps.has("gunicorn", DISTRIBUTION):
         extra.append("gunicorn")
+    if _local_static(facts) and not deps.has("whitenoise"):
+        # The container settings add its middleware: static files are served without
+        # an edit to the project's settings.
+        extra.append("whitenoise")
     if server == "uvicorn" and not deps.has("uvicorn-worker"):
         extra.append("uvicorn-worker")
     if celery and not deps.has("celery"):
@@ -360,15 +374,9 @@ def _notes(plan: Plan) -> None:
     facts = plan.facts
     if facts.remote_static:
         pass
-    elif not facts.static_root:
+    elif not plan.static_path:
         plan.notes.append(
-            "STATIC_ROOT is not set: static files are not collected into the image "
-            "(set STATIC_ROOT = BASE_DIR / 'staticfiles')."
-        )
-    elif not facts.whitenoise and not plan.nginx:
-        plan.notes.append(
-            "Neither whitenoise nor --nginx: nothing serves static files in the container "
-            "(add whitenoise.middleware.WhiteNoiseMiddleware after SecurityMiddleware)."
+            "django.contrib.staticfiles is not installed: no static files are collected."
         )
     if plan.collectstatic_at_start:
         plan.notes.append(
@@ -390,5 +398,5 @@ def _notes(plan: Plan) -> None:
     if plan.facts.default_db and plan.facts.default_db.vendor != plan.db:
         plan.notes.append(
             f"The default database is {plan.facts.default_db.vendor} here but the stack uses "
-            f"{plan.db}: compose sets DATABASE_URL, so settings must read it (Env.databases())."
+            f"{plan.db}: compose sets DATABASE_URL, which the container settings use."
         )

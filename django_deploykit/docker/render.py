@@ -73,7 +73,10 @@ def _variables(plan: Plan) -> list[dict[str, Any]]:
         skip.add("search")
     groups = []
     for group, title in GROUPS.items():
-        rows = [_env_row(v, plan) for v in VARIABLES if v.group == group]
+        # "image" variables come from the Dockerfile: an empty line in .env would blank them.
+        rows = [
+            _env_row(v, plan) for v in VARIABLES if v.group == group and v.used_by != ("image",)
+        ]
         rows = [r for r in rows if r["name"] not in _unused(plan)]
         if rows and group not in skip:
             groups.append({"title": title, "variables": rows})

@@ -25,8 +25,12 @@ class Variable:
     secret: bool = False
     #: Value written to ``.env.example`` when it differs from the default.
     example: str | None = None
-    #: Who reads it: "settings" (the env helper), "entrypoint", "compose".
+    #: Who reads it: "settings" (the env helper), "entrypoint", "compose", "image" (set by
+    #: the generated Dockerfile, never in .env).
     used_by: tuple[str, ...] = ("settings",)
+    #: Other names projects commonly read for the same value (``DJANGO_SECRET_KEY``): the
+    #: container settings copy the value to them when they are unset.
+    aliases: tuple[str, ...] = ()
 
     @property
     def file_variant(self) -> str | None:
@@ -52,6 +56,7 @@ VARIABLES: tuple[Variable, ...] = (
         "django",
         secret=True,
         example="change-me-to-a-long-random-string",
+        aliases=("DJANGO_SECRET_KEY",),
     ),
     Variable(
         "DEBUG",
@@ -60,6 +65,7 @@ VARIABLES: tuple[Variable, ...] = (
         "Django's DEBUG. Never on in production.",
         "django",
         example="true",
+        aliases=("DJANGO_DEBUG",),
     ),
     Variable(
         "ALLOWED_HOSTS",
@@ -69,6 +75,7 @@ VARIABLES: tuple[Variable, ...] = (
         "when DEBUG is on, and nothing when it is off.",
         "django",
         example="localhost,127.0.0.1",
+        aliases=("DJANGO_ALLOWED_HOSTS",),
     ),
     Variable(
         "CSRF_TRUSTED_ORIGINS",
@@ -77,6 +84,7 @@ VARIABLES: tuple[Variable, ...] = (
         "Comma-separated origins (scheme and host) trusted for unsafe requests, "
         "e.g. https://example.com.",
         "django",
+        aliases=("DJANGO_CSRF_TRUSTED_ORIGINS",),
     ),
     Variable(
         "SECURE_SSL_REDIRECT",
@@ -85,6 +93,7 @@ VARIABLES: tuple[Variable, ...] = (
         "Redirect plain HTTP to HTTPS (Django's SECURE_SSL_REDIRECT). Turn it on when TLS "
         "ends at nginx or a proxy that sends X-Forwarded-Proto.",
         "django",
+        aliases=("DJANGO_SECURE_SSL_REDIRECT",),
     ),
     Variable(
         "DATABASE_URL",
@@ -145,6 +154,42 @@ VARIABLES: tuple[Variable, ...] = (
         "",
         "bool",
         "Override container detection (true/false); unset means detect it.",
+        "runtime",
+    ),
+    Variable(
+        "DEPLOYKIT_BASE_SETTINGS",
+        "",
+        "str",
+        "The project's own settings module (e.g. mysite.settings), on which the container "
+        "settings (DJANGO_SETTINGS_MODULE=django_deploykit.container_settings) build. Set "
+        "by the generated Dockerfile from what dockerize detected.",
+        "runtime",
+        used_by=("image",),
+    ),
+    Variable(
+        "DEPLOYKIT_STATIC_ROOT",
+        "",
+        "path",
+        "STATIC_ROOT in the container when the project's settings leave it unset. Set by "
+        "the generated Dockerfile.",
+        "runtime",
+        used_by=("image",),
+    ),
+    Variable(
+        "DEPLOYKIT_MEDIA_ROOT",
+        "",
+        "path",
+        "MEDIA_ROOT in the container (the media volume) when the project's settings leave "
+        "it unset. Set by the generated Dockerfile.",
+        "runtime",
+        used_by=("image",),
+    ),
+    Variable(
+        "LOG_LEVEL",
+        "INFO",
+        "str",
+        "Level of the root logger, which the container settings send to stdout when the "
+        "project's settings define no LOGGING (DEBUG, INFO, WARNING, ERROR).",
         "runtime",
     ),
     Variable(

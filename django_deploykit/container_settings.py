@@ -1,0 +1,20 @@
+"""The settings the generated image runs (``DJANGO_SETTINGS_MODULE`` points here).
+
+Your project's settings module (``DEPLOYKIT_BASE_SETTINGS``, written into the
+Dockerfile by ``dockerize``) with production values filled in from the
+environment; see :mod:`django_deploykit.env.overlay` and docs/dockerize.rst.
+``python -m django_deploykit.container_settings`` prints what it changes and why.
+"""
+
+from __future__ import annotations
+
+from django_deploykit.env.overlay import load as _load
+
+globals().update(_load())
+
+if __name__ == "__main__":
+    print(f"Container settings on top of {DEPLOYKIT_CONTAINER_SETTINGS['base']}:")  # noqa: F821
+    for _name, _reason in DEPLOYKIT_CONTAINER_SETTINGS["overrides"]:  # noqa: F821
+        print(f"  {_name:<24} {_reason}")
+    for _warning in DEPLOYKIT_CONTAINER_SETTINGS["warnings"]:  # noqa: F821
+        print(f"  warning: {_warning}")
