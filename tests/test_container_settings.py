@@ -330,3 +330,62 @@ def test_manage_py_runs_under_the_overlay_in_a_subprocess(tmp_path) -> None:
     assert refused.returncode != 0
     assert "Configuration error: SECRET_KEY is not set" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_django_configurations_class_is_loaded_then_overlaid(tmp_path) -> None:
+    """As a django-configurations project runs in the image: its manage.py installs the
+    importer, DJANGO_SETTINGS_MODULE names the container settings."""
+    pytest.importorskip("configurations")
+    (tmp_path / "cfgsite").mkdir()
+    (tmp_path / "cfgsite" / "__init__.py").touch()
+    (tmp_path / "cfgsite" / "settings.py").write_text(
+        textwrap.dedent(
+            """
+            from configurations import Configuration
+
+            class Prod(Configuration):
+                DEBUG = True
+                SECRET_KEY = "django-insecure-hard-coded"
+                ALLOWED_HOSTS = []
+                INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth"]
+                DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "x"}}
+                ROOT_URLCONF = "cfgsite.urls"
+            """
+        )
+    )
+    (tmp_path / "cfgsite" / "urls.py").write_text("urlpatterns = []\n")
+    (tmp_path / "manage.py").write_text(
+        "import os, sys\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'cfgsite.settings')\n"
+        "os.environ.setdefault('DJANGO_CONFIGURATION', 'Prod')\n"
+        "from configurations.management import execute_from_command_line\n"
+        "execute_from_command_line(sys.argv)\n"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DEPLOYKIT_"))},
+        **CONTAINER_ENV,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
+        "DJANGO_SETTINGS_MODULE": "django_deploykit.container_settings",
+        "DJANGO_CONFIGURATION": "Prod",
+        "DEPLOYKIT_BASE_SETTINGS": "cfgsite.settings",
+        "PYTHONPATH": f"{tmp_path}:{ROOT}",
+    }
+    shell = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from django.conf import settings as s; print(s.DEBUG, s.SECRET_KEY[:9], "
+            "s.ALLOWED_HOSTS, s.ROOT_URLCONF)",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shell.returncode == 0, shell.stderr
+    assert shell.stdout.splitlines()[-1] == (
+        "False from-the- ['localhost', '127.0.0.1'] cfgsite.urls"
+    )

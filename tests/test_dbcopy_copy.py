@@ -43,7 +43,8 @@ def test_every_field_type_copies_exactly(kind, make_sqlite, make_server_db):
     assert row.json == {"b": [1, 2.5, None, True], "a": {"nested": "ü🎉"}}
     assert bytes(row.binary) == bytes(range(256))
     assert row.char == "Zoë 🎉 ünïcødé"
-    assert row.generated == row.integer + 1  # the database computed it again
+    if hasattr(row, "generated"):  # Django >= 5.0
+        assert row.generated == row.integer + 1  # the database computed it again
     item = m.TaggedItem.objects.using(target).get()
     assert item.content_object.name == "R"  # contenttypes kept their pks: the GFK resolves
     chicken = m.Chicken.objects.using(target).get()

@@ -86,14 +86,15 @@ def dockerize(options: Options, out: Callable[[str], None] = print) -> int:
     plan = make_plan(facts, choices, installed_source())
     for line in table(plan, saved, options.choices):
         out(line)
+    overlay = container_preview(plan)
     out(f"container settings: {facts.settings_module} with these changes (not in your files):")
-    for line in explain(container_preview(plan)):
+    for line in explain(overlay):
         out(line)
     files = render_all(plan)
     if options.scale is not None:
         files += render_target(plan, options.scale)
     changes = writer.compare(directory, files, state)
-    caveats = [*facts.caveats, *plan.notes]
+    caveats = [*facts.caveats, *plan.notes, *overlay.warnings]
     foreign = [c.path for c in changes if c.status == "foreign"]
     competing = writer.competing(directory, state)
     writes = not (options.check or options.dry_run)
@@ -220,6 +221,7 @@ def container_preview(plan: Plan) -> Overlay:
         environ,
         base_module=plan.facts.settings_module,
         whitenoise=plan.collectstatic,
+        configuration=plan.facts.configuration,
     )
 
 

@@ -391,7 +391,11 @@ def load(environ: MutableMapping[str, str] | None = None) -> dict[str, Any]:
         )
     mirror_aliases(environ)
     debug = Env(environ_map=environ).debug()
-    imported, replaced = import_base(module, debug)
+    configuration = environ.get("DJANGO_CONFIGURATION", "").strip()
+    if configuration:
+        imported, replaced = _import_configuration(module, environ), []
+    else:
+        imported, replaced = import_base(module, debug)
     base = settings_of(imported)
     overlay = compute(base, environ, base_module=module)
     overrides = [(o.name, o.reason) for o in overlay.overrides]
@@ -405,12 +409,53 @@ def load(environ: MutableMapping[str, str] | None = None) -> dict[str, Any]:
             ),
         )
     values = {**base, **overlay.settings()}
+    if configuration:
+        # django-configurations' importer also loads *this* module as the settings
+        # module and looks for the class there: an empty one, the values are above.
+        values[configuration] = _LoadedConfiguration
     values["DEPLOYKIT_CONTAINER_SETTINGS"] = {
         "base": module,
         "overrides": overrides,
         "warnings": list(overlay.warnings),
     }
     return values
+
+
+class _LoadedConfiguration:
+    """Stands in for the project's Configuration class in the container settings."""
+
+    @classmethod
+    def pre_setup(cls) -> None:
+        pass
+
+    @classmethod
+    def setup(cls) -> None:
+        pass
+
+    @classmethod
+    def post_setup(cls) -> None:
+        pass
+
+
+def _import_configuration(module: str, environ: MutableMapping[str, str]) -> ModuleType:
+    """Import a django-configurations module through its own importer (class → settings)."""
+    try:
+        from configurations import importer
+    except ImportError:
+        raise Env.error(
+            "DJANGO_CONFIGURATION is set but django-configurations is not installed in "
+            "the image: add it to your dependencies."
+        ) from None
+    importer.install()
+    selected = environ.get("DJANGO_SETTINGS_MODULE")
+    environ["DJANGO_SETTINGS_MODULE"] = module  # the importer acts on that module only
+    try:
+        return importlib.import_module(module)
+    finally:
+        if selected is None:
+            environ.pop("DJANGO_SETTINGS_MODULE", None)
+        else:
+            environ["DJANGO_SETTINGS_MODULE"] = selected
 
 
 def explain(overlay: Overlay) -> list[str]:
@@ -421,17 +466,36 @@ def explain(overlay: Overlay) -> list[str]:
 
 
 def preview(
-    live: Any, environ: Mapping[str, str], *, base_module: str, whitenoise: bool
+    live: Any,
+    environ: Mapping[str, str],
+    *,
+    base_module: str,
+    whitenoise: bool,
+    configuration: str | None = None,
 ) -> Overlay:
-    """What the container will override, computed from the running (local) settings.
+    """What the container will override, as ``dockerize`` shows it before writing.
 
-    ``live`` is ``django.conf.settings``; only the names the project sets count.
+    The image's module (``base_module``) is imported the way the container does, with
+    the container's environment; when it is the running one, or cannot be imported
+    here, the running settings ``live`` (``django.conf.settings``) stand in.
     """
-    base = {
-        name: getattr(live, name)
-        for name in dir(live)
-        if name.isupper() and live.is_overridden(name)
-    }
     environ = dict(environ)
     mirror_aliases(environ)
+    base = None
+    if base_module and base_module != getattr(live, "SETTINGS_MODULE", None) and not configuration:
+        saved = dict(os.environ)
+        os.environ.update(environ)
+        try:
+            base = settings_of(import_base(base_module, debug=False)[0])
+        except Exception:  # the user's module: anything can fail outside its environment
+            base = None
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+    if base is None:
+        base = {
+            name: getattr(live, name)
+            for name in dir(live)
+            if name.isupper() and live.is_overridden(name)
+        }
     return compute(base, environ, base_module=base_module, whitenoise=whitenoise)

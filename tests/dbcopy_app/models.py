@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import django
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
@@ -34,9 +35,10 @@ class Everything(models.Model):
     json = models.JSONField(null=True)
     binary = models.BinaryField(null=True)
     uuid = models.UUIDField(null=True)
-    generated = models.GeneratedField(
-        expression=F("integer") + 1, output_field=models.IntegerField(), db_persist=True
-    )
+    if django.VERSION >= (5, 0):  # GeneratedField is new in Django 5.0
+        generated = models.GeneratedField(
+            expression=F("integer") + 1, output_field=models.IntegerField(), db_persist=True
+        )
 
 
 class SmallKey(models.Model):
