@@ -19,10 +19,10 @@ other method) for what it does not implement, never a look-alike answer:
   ``succeeded`` | ``failed`` (error object) | ``canceled``; ``DELETE /tasks`` and
   ``POST /tasks/cancel`` need filters;
 * indexes (uids ``[A-Za-z0-9_-]``, at most 400 bytes; ``PATCH`` changes the primary
-  key or renames; ``compact``), documents (JSON, NDJSON, CSV; add/replace, update, delete one, all or a
-  batch; get, fetch), settings (all at once or per setting, stored normalised:
-  sets sorted, stop words NFKD, typo-tolerance words lemmatised, nested objects
-  merged field by field, ``null`` resets), stats, ``swap-indexes`` (atomic, with
+  key or renames; ``compact``), documents (JSON, NDJSON, CSV; add/replace, update,
+  delete one, all or a batch; get, fetch), settings (all at once or per setting,
+  stored normalised: sets sorted, stop words NFKD, typo-tolerance words lemmatised,
+  nested objects merged field by field, ``null`` resets), stats, ``swap-indexes`` (atomic, with
   ``rename``), search (a case-insensitive match of the words over the searchable
   attributes, with the real ``matchingStrategy`` rules: ``last`` by default drops words
   from the end, quoted phrases are required; ``attributesToSearchOn``, ``page`` and

@@ -20,7 +20,7 @@ from django_deploykit.exceptions import ConfigError, DeployKitError
 from django_deploykit.search.client import RebuildLocked, SearchClient
 from django_deploykit.search.drift import index_drift
 from django_deploykit.search.indexes import SearchIndex, get_index, get_indexes
-from django_deploykit.search.reindex import Progress, plan, rebuild
+from django_deploykit.search.reindex import Progress, ShrinkRefused, plan, rebuild
 
 __all__ = ["Outcome", "ProgressBar", "exit_code", "reindex_search", "select_indexes"]
 
@@ -104,7 +104,7 @@ def reindex_search(
                 if in_place
                 else f"the live index {index.uid!r} was not changed"
             )
-            message = str(exc) if "was not changed" in str(exc) else f"{exc} ({state})"
+            message = str(exc) if isinstance(exc, ShrinkRefused) else f"{exc} ({state})"
             outcome.code = max(outcome.code, code)
             outcome.entries.append(
                 {

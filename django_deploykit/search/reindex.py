@@ -219,11 +219,19 @@ def rebuild(
     finally:
         # Before a swap this drops the partial build; after it, the old documents.
         lock.release(client, lock_uid, on_message)
-        if created_live and not result.swapped:  # leave no empty live index behind
-            lock.release(client, index.uid, on_message)
+        if created_live and not result.swapped:
+            _drop_placeholder(client, index.uid, on_message)
     result.seconds = time.monotonic() - started
     on_progress(Progress(index.name, result.documents, result.documents, result.seconds))
     return result
+
+
+def _drop_placeholder(client: SearchClient, uid: str, on_message: Callable[[str], None]) -> None:
+    """Delete the empty live index this run created for a swap that did not happen."""
+    try:
+        client.run(client.client.delete_index, uid, context=f"deleting {uid}")
+    except Exception as exc:  # never hide the rebuild's own outcome behind this
+        on_message(f"could not delete the empty index {uid!r} created for the swap ({exc})")
 
 
 def _check_finished(client: SearchClient, pending: deque[tuple[int, str]]) -> None:
