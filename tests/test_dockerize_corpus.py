@@ -105,7 +105,8 @@ def test_settings_package_bakes_the_production_module(python: Path, tmp_path: Pa
     result = dockerize(python, project)
     assert result.returncode == 0, result.stderr
     dockerfile = (project / "Dockerfile").read_text()
-    assert "DJANGO_SETTINGS_MODULE=config.settings.production" in dockerfile
+    assert "DJANGO_SETTINGS_MODULE=django_deploykit.container_settings" in dockerfile
+    assert "DEPLOYKIT_BASE_SETTINGS=config.settings.production" in dockerfile
     assert "config.settings.dev" not in dockerfile
     # Django's --settings overrides the choice, and is saved for the next run.
     result = dockerize(python, project, "--settings", "config.settings.dev", "--force")
