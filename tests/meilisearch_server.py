@@ -66,7 +66,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 VERSION = "1.15.0"
 DEFAULT_PAYLOAD_LIMIT = 100_000_000  # --http-payload-size-limit: 100 MB
-SCHEDULER_TICK = 0.01  # seconds between a task's registration and its processing
+INDEXING_LATENCY = 0.01  # seconds before a document task is processed
 DEFAULT_RANKING_RULES = [
     "words",
     "typo",
@@ -507,9 +507,12 @@ class State:
             with self.lock:
                 while not self.queue:
                     self.wakeup.wait()
-            # Like the real scheduler, a task is never finished the moment it is
-            # registered: a client asking at once sees it enqueued.
-            time.sleep(SCHEDULER_TICK)
+                first = self.tasks.get(self.queue[0]) or {}
+                indexing = first.get("type") == "documentAdditionOrUpdate"
+            if indexing:
+                # Real indexing is never instant: a client asking at once sees the
+                # task enqueued or processing, not finished.
+                time.sleep(INDEXING_LATENCY)
             with self.lock:
                 uid = self.queue.popleft()
                 task = self.tasks.get(uid)
