@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dj_database_url
 import pytest
-from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, connections
 
 _ids = itertools.count()
@@ -25,6 +25,67 @@ def register(url: str, prefix: str = "scratch") -> str:
         DEFAULT_DB_ALIAS
     ]
     return alias
+
+
+def migrate_database(alias: str) -> None:
+    """Migrate like ``manage.py migrate`` run against that database: the test app's data
+    migration writes through the default connection, as careless real ones do."""
+    from django_deploykit.dbcopy.migrate import migrate_target
+
+    migrate_target(alias, verbosity=0)
+
+
+def fingerprint(alias: str) -> str:
+    """A digest of everything in a database: the file's bytes (SQLite), or every table's
+    rows, every sequence and the table list (servers). Equal digests: nothing was written."""
+    connection = connections[alias]
+    if connection.vendor == "sqlite":
+        connection.close()  # nothing of ours holds the file open while it is read
+        path = Path(connection.settings_dict["NAME"])
+        digest = hashlib.sha256(path.read_bytes())
+        for extra in (Path(f"{path}-wal"), Path(f"{path}-journal")):
+            digest.update(extra.read_bytes() if extra.exists() else b"-")
+        return digest.hexdigest()
+    parts = []
+    with connection.cursor() as cursor:
+        tables = sorted(connection.introspection.table_names(cursor))
+        parts.append(",".join(tables))
+        if connection.vendor == "mysql":
+            cursor.execute(
+                "SELECT TABLE_NAME, AUTO_INCREMENT FROM information_schema.TABLES "
+                "WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME"
+            )
+            parts.append(repr(cursor.fetchall()))
+            if tables:
+                cursor.execute(
+                    "CHECKSUM TABLE " + ", ".join(f"`{t}`" for t in tables) + " EXTENDED"
+                )
+                parts.append(repr(cursor.fetchall()))
+        else:
+            for table in tables:
+                cursor.execute(
+                    "SELECT COUNT(*), md5(string_agg(t::text, '|' ORDER BY t::text)) "
+                    f'FROM "{table}" t'
+                )
+                parts.append(f"{table}:{cursor.fetchone()}")
+            cursor.execute("SELECT sequencename, last_value FROM pg_sequences ORDER BY 1")
+            parts.append(repr(cursor.fetchall()))
+    connection.close()
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+@pytest.fixture
+def untouched(db_access: None) -> Iterator[Callable[[str], None]]:
+    """untouched(alias): fingerprint the database now and fail the test if it changed by
+    its end (every dbcopy test calls it on its source)."""
+    watched: list[tuple[str, str]] = []
+
+    def watch(alias: str) -> None:
+        watched.append((alias, fingerprint(alias)))
+
+    yield watch
+    for alias, before in watched:
+        assert fingerprint(alias) == before, f"{alias} was written to"
 
 
 def forget(alias: str) -> None:
@@ -43,7 +104,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory, django_db_blocker)
     path = tmp_path_factory.mktemp("dbcopy") / "template.sqlite3"
     with django_db_blocker.unblock():
         alias = register(f"sqlite:///{path}")
-        call_command("migrate", database=alias, verbosity=0)
+        migrate_database(alias)
         forget(alias)
     return path
 
@@ -91,7 +152,7 @@ def make_server_db(db_access: None) -> Iterator:
         alias = register(f"{base}/{name}", kind)
         made.append((kind, name, alias))
         if migrate:
-            call_command("migrate", database=alias, verbosity=0)
+            migrate_database(alias)
         return alias, f"{base}/{name}"
 
     yield make

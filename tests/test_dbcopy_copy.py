@@ -137,7 +137,7 @@ def test_verification_names_a_tampered_table(make_sqlite, make_server_db):
     target, url = make_server_db("mariadb")
     result = dbcopy(source, target, Options(), progress=Tamper(target))
     assert result.copied and result.verified is False
-    assert result.mismatches == ["dbcopy_app_author: same row count (3) but different values"]
+    assert result.mismatches == ["dbcopy_app_author: same row count (3) but pk=2 differs"]
     # The target is marked: a plain rerun refuses instead of trusting it.
     assert StateTable(connections[target]).get("status") == "verify-failed"
     with pytest.raises(Exception) as exc:

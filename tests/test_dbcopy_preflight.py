@@ -15,6 +15,7 @@ from django_deploykit.dbcopy.plan import build_plan
 from django_deploykit.dbcopy.preflight import AUTO_FILLED
 from django_deploykit.dbcopy.state import StateTable
 from tests.dbcopy_data import fill
+from tests.dbcopy_support import fingerprint
 
 pytest_plugins = ["tests.dbcopy_support"]
 pytestmark = [pytest.mark.usefixtures("db_access"), pytest.mark.mariadb]
@@ -35,10 +36,12 @@ def sql(alias: str, *statements: str) -> None:
 
 
 def run(source: str, target: str) -> dict:
-    """Run the command; assert exit 2 and an untouched target; return the JSON report."""
+    """Run the command; assert exit 2, an untouched source and target; return the report."""
     out = StringIO()
+    before = fingerprint(source), fingerprint(target)
     with pytest.raises(CommandError) as exc:
         call_command("dbcopy", "--from", source, "--to", target, "--json", stdout=out)
+    assert (fingerprint(source), fingerprint(target)) == before
     assert exc.value.returncode == 2
     assert "nothing was written" in str(exc.value)
     assert_untouched(target)
@@ -51,7 +54,7 @@ def assert_untouched(target: str) -> None:
     assert not StateTable(connections[target]).exists()
     with connections[target].cursor() as cursor:
         for table in build_plan().tables:
-            if table.name not in AUTO_FILLED:
+            if table.name not in AUTO_FILLED and table.name != "dbcopy_app_flag":
                 cursor.execute(f"SELECT COUNT(*) FROM {table.name}")
                 assert cursor.fetchone()[0] == 0, table.name
 

@@ -7,7 +7,7 @@ thin wrapper around it.
 
 from __future__ import annotations
 
-from django_deploykit.dbcopy.copy import Progress
+from django_deploykit.dbcopy.progress import Progress
 from django_deploykit.dbcopy.report import Problem, Result, TableResult
 from django_deploykit.dbcopy.run import Options, dbcopy
 

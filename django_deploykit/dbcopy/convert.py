@@ -12,7 +12,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from django_deploykit.dbcopy.plan import Table
 
-__all__ = ["row_converter"]
+__all__ = ["column_converter", "row_converter"]
 
 Row = tuple[Any, ...]
 
@@ -32,7 +32,7 @@ def _plain(field: models.Field) -> bool:
     return type(field) in _PLAIN
 
 
-def _column_converter(
+def column_converter(
     field: models.Field, table: Table, src: BaseDatabaseWrapper, dst: BaseDatabaseWrapper
 ) -> Callable[[Any], Any] | None:
     col = field.get_col(table.name)
@@ -53,7 +53,7 @@ def row_converter(
     table: Table, src: BaseDatabaseWrapper, dst: BaseDatabaseWrapper
 ) -> Callable[[list[Row]], list[Row]]:
     """A function turning a batch of source rows into rows ready for the target."""
-    converters = [_column_converter(f, table, src, dst) for f in table.fields]
+    converters = [column_converter(f, table, src, dst) for f in table.fields]
     if not any(converters):
         return lambda rows: rows
     pairs = [(i, c) for i, c in enumerate(converters) if c is not None]

@@ -15,25 +15,32 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 
 from django_deploykit.dbcopy.backends import Adapter
 from django_deploykit.dbcopy.convert import Row, row_converter
 from django_deploykit.dbcopy.plan import Plan, Table
+from django_deploykit.dbcopy.progress import Progress
 from django_deploykit.dbcopy.report import TableResult
 from django_deploykit.dbcopy.state import StateTable
+from django_deploykit.exceptions import DeployKitError
 
-__all__ = ["Progress", "copy_plan"]
+__all__ = ["CopyFailed", "copy_plan"]
 
 _END = object()
 
 
-class Progress:
-    """Receives progress; the command shows it, tests and the library ignore it."""
+class CopyFailed(DeployKitError):
+    """A table could not be written; its group was rolled back (exit code 1)."""
 
-    def start(self, table: Table, total: int) -> None: ...
-    def advance(self, rows: int) -> None: ...
-    def finish(self) -> None: ...
+
+def _failure(table: Table, exc: BaseException) -> CopyFailed:
+    # One line of the driver's message: enough to act on, no traceback.
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return CopyFailed(
+        f"The copy stopped in table {table.name} ({table.label}): {type(exc).__name__}: "
+        f"{reason}. Its rows were rolled back."
+    )
 
 
 def _pages(cursor: Any, table: Table, adapter: Adapter, batch_rows: int) -> Iterator[list[Row]]:
@@ -78,6 +85,8 @@ class _Reader(threading.Thread):
         # Two pages in flight at most: memory stays flat however large the tables are.
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=2)
         self.stop = threading.Event()
+        self.failed_table: Table | None = None  # the table being read when it failed
+        self.error: Exception | None = None
 
     def _put(self, item: Any) -> None:
         while not self.stop.is_set():
@@ -96,6 +105,7 @@ class _Reader(threading.Thread):
         try:
             with conn.cursor() as cursor:
                 for table in self.tables:
+                    self.failed_table = table
                     convert = row_converter(table, conn, self.target.connection)
                     wide = [i for i, f in enumerate(table.fields) if _is_wide(f)]
                     for rows in _pages(cursor, table, source, self.batch_rows):
@@ -104,7 +114,9 @@ class _Reader(threading.Thread):
                         if self.stop.is_set():
                             return
                     self._put((table.name, _END))
-        except BaseException as exc:  # handed to the writer, which re-raises it
+                self.failed_table = None
+        except Exception as exc:  # handed to the writer, which re-raises it
+            self.error = exc
             self._put(("", exc))
         finally:
             conn.close()
@@ -131,18 +143,30 @@ def copy_plan(
     todo = [t for t in plan.tables if t.name not in done]
     _clear(target, todo)
     reader = _Reader(source_alias, todo, target, batch_rows, target.batch_bytes(batch_bytes))
+    # Inserts go through the driver's own cursor: its errors are not Django's wrappers.
+    failures = (DatabaseError, target.connection.Database.Error,
+                connections[source_alias].Database.Error, ValueError, TypeError,
+                OverflowError)  # fmt: skip
     reader.start()
     try:
         for group in plan.groups:
             if all(t.name in done for t in group.tables):
                 results += [TableResult(t.name, totals[t.name], skipped=True) for t in group.tables]
                 continue
-            with transaction.atomic(using=target.connection.alias):
-                group_results = [
-                    _write_table(t, reader, target, totals, progress) for t in group.tables
-                ]
-                for r in group_results:
-                    state.put(f"done:{r.table}", str(r.rows))
+            current: list[Table] = []
+            try:
+                with transaction.atomic(using=target.connection.alias):
+                    group_results = []
+                    for t in group.tables:
+                        current[:] = [t]
+                        group_results.append(_write_table(t, reader, target, totals, progress))
+                    for r in group_results:
+                        state.put(f"done:{r.table}", str(r.rows))
+            except failures as exc:
+                # The reader's conversion errors arrive here too; the group is rolled back.
+                failed = reader.failed_table if exc is reader.error else None
+                raise _failure(failed or (current[0] if current else group.tables[0]),
+                               exc) from exc  # fmt: skip
             results += group_results
             if on_group is not None:
                 on_group()

@@ -2,52 +2,141 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from django.apps import apps
 from django.db import models
 from django.db.migrations.recorder import MigrationRecorder
 
 from django_deploykit.dbcopy.backends import Adapter
 from django_deploykit.dbcopy.plan import Plan, Table, fk_fields
 from django_deploykit.dbcopy.report import Problem
+from django_deploykit.dbcopy.schema import schema_problems
 from django_deploykit.dbcopy.state import TABLE as STATE_TABLE
 from django_deploykit.dbcopy.state import StateTable
 
-__all__ = ["AUTO_FILLED", "migration_problems", "orphans", "preflight", "target_rows"]
+__all__ = [
+    "AUTO_FILLED", "field_label", "migration_problems", "missing_tables", "not_copied",
+    "orphans", "preflight", "target_rows",
+]  # fmt: skip
 
 SAMPLE = 20
-# Tables that `migrate` fills by itself; their rows are replaced by the source's, by pk.
-AUTO_FILLED = {"django_content_type", "auth_permission", "django_site"}
+# Tables that `migrate` fills from the code (one row per model / permission): their
+# rows are always replaced by the source's, whose pks the rest of the data points to.
+AUTO_FILLED = {"django_content_type", "auth_permission"}
+# Target tables up to this size are compared row by row with the source before they
+# count as "not empty" (rows a data migration made are usually a handful).
+_COMPARED_ROWS = 1000
 
 
 def preflight(
-    plan: Plan, source: Adapter, target: Adapter, *, truncate: bool, resume: bool
-) -> list[Problem]:
+    plan: Plan, source: Adapter, target: Adapter, *, truncate: bool, resume: bool,
+    keep_dangling: Sequence[str] = (),
+) -> list[Problem]:  # fmt: skip
     problems = migration_problems(source, target)
-    missing = _missing_tables(plan, source, "source") + _missing_tables(plan, target, "target")
+    missing = missing_tables(plan, source, "source") + missing_tables(plan, target, "target")
     problems += missing
     if missing:
         return problems  # the data checks need every table on both sides
-    problems += _target_state(plan, target, truncate=truncate, resume=resume)
+    problems += _target_state(plan, source, target, truncate=truncate, resume=resume)
+    problems += schema_problems(plan, source, target)
     for table in plan.tables:
         problems += source.type_problems(table)
         if target.enforces_max_length:
             problems += _max_length(table, source)
-        problems += [
-            Problem(
-                "orphan_fk",
-                f"{column} = {value!r} points to a missing "
-                f"{field.related_model._meta.db_table} row (SQLite often runs without FK "
-                "enforcement).",
-                f"Delete the row, point it at an existing row, or set {column} to NULL in "
-                "the source.",
-                table.name,
-                pk,
-                column,
-            )  # fmt: skip
-            for field in fk_fields(table.model)
-            for pk, column, value in orphans(source, table, field)
-        ]
+        for field in fk_fields(table.model):
+            problems += _dangling(table, field, source, target, keep_dangling)
     problems += target.target_problems(plan, source)
+    problems += target.value_problems(plan, source)
     return problems
+
+
+def field_label(field: models.Field) -> str:
+    return f"{field.model._meta.label}.{field.name}"
+
+
+def _dangling(table: Table, field: models.ForeignKey, source: Adapter, target: Adapter,
+              keep: Sequence[str]) -> list[Problem]:  # fmt: skip
+    found = orphans(source, table, field)
+    if not found:
+        return []
+    label = field_label(field)
+    parent = field.related_model._meta.db_table
+    kept = label.lower() in {k.lower() for k in keep}
+    if not field.db_constraint or kept:
+        # No database constraint (db_constraint=False, e.g. an audit log keeping the id
+        # of a deleted row on purpose) or accepted by the user: copied as they are.
+        enforced = field.db_constraint and target.connection.vendor == "postgresql"
+        why = (
+            "the field has db_constraint=False"
+            if not field.db_constraint
+            else (f"--keep-dangling {label}")
+        )
+        if not enforced:
+            return [Problem(
+                "dangling_fk",
+                f"{len(found)}{'+' if len(found) >= SAMPLE else ''} row(s) point to missing "
+                f"{parent} rows (first: {field.column} = {found[0][2]!r}); copied as they are "
+                f"({why}).",
+                "Nothing to do if these references are meant to dangle.",
+                table.name, found[0][0], field.column, severity="warning",
+            )]  # fmt: skip
+    fix = (
+        f"Delete the row, point it at an existing row, or set {field.column} to NULL in the "
+        f"source; or, if these references are meant to dangle, copy them as they are with "
+        f"--keep-dangling {label}"
+    )
+    if field.db_constraint and target.connection.vendor == "postgresql":
+        fix = (
+            f"Delete the row, point it at an existing row, or set {field.column} to NULL in "
+            "the source (PostgreSQL checks this foreign key at commit, so the target cannot "
+            "hold a dangling reference; --keep-dangling only helps on MariaDB or SQLite)"
+        )
+    return [
+        Problem(
+            "orphan_fk",
+            f"{column} = {value!r} points to a missing {parent} row (SQLite often runs "
+            "without FK enforcement).",
+            fix + ".",
+            table.name,
+            pk,
+            column,
+        )  # fmt: skip
+        for pk, column, value in found
+    ]
+
+
+def not_copied(plan: Plan, source: Adapter, include: Sequence[str],
+               exclude: Sequence[str]) -> list[tuple[str, str]]:  # fmt: skip
+    """Every table of the source that will not be copied, and why."""
+    with source.connection.cursor() as cursor:
+        present = source.connection.introspection.table_names(cursor)
+    copied = {t.name for t in plan.tables}
+    by_table: dict[str, str] = {}
+    for model in apps.get_models(include_auto_created=True):
+        name = model._meta.db_table
+        if name in copied or name in by_table:
+            continue
+        if not model._meta.managed:
+            by_table[name] = f"model {model._meta.label} is unmanaged (managed = False)"
+        elif model._meta.proxy or model._meta.swapped:
+            continue
+        elif include or exclude:
+            by_table[name] = f"model {model._meta.label} is left out by --models/--exclude"
+    known = {
+        MigrationRecorder.Migration._meta.db_table: "migration history: the target keeps "
+        "its own (the pre-flight compares them)",
+        STATE_TABLE: "dbcopy's own checkpoint table",
+    }
+    result = []
+    for name in sorted(present):
+        if name in copied or name.startswith("sqlite_"):
+            continue
+        reason = known.get(name) or by_table.get(name) or (
+            "no installed model uses it (an app not in INSTALLED_APPS, a full-text search "
+            "shadow table, or a table made by hand)")  # fmt: skip
+        result.append((name, reason))
+    return result
 
 
 def migration_problems(source: Adapter, target: Adapter) -> list[Problem]:
@@ -74,7 +163,7 @@ def migration_problems(source: Adapter, target: Adapter) -> list[Problem]:
     return problems
 
 
-def _missing_tables(plan: Plan, side: Adapter, name: str) -> list[Problem]:
+def missing_tables(plan: Plan, side: Adapter, name: str) -> list[Problem]:
     with side.connection.cursor() as cursor:
         present = set(side.connection.introspection.table_names(cursor))
     return [
@@ -90,21 +179,41 @@ def _missing_tables(plan: Plan, side: Adapter, name: str) -> list[Problem]:
     ]
 
 
-def target_rows(plan: Plan, target: Adapter) -> dict[str, int]:
-    """Tables of the target that hold rows (migrate's own rows do not count)."""
-    counts = {}
+def target_rows(plan: Plan, source: Adapter, target: Adapter) -> dict[str, str]:
+    """Tables of the target holding rows the copy would lose, with the first such row.
+
+    Not counted: the tables migrate fills from the code (AUTO_FILLED), and rows that the
+    source holds identically (same pk, same values), such as rows made by a data
+    migration that both databases ran: replacing those loses nothing.
+    """
+    from django_deploykit.dbcopy.verify import row_digests
+
+    found = {}
     with target.connection.cursor() as cursor:
         for table in plan.tables:
             if table.name in AUTO_FILLED:
                 continue
-            cursor.execute(f"SELECT 1 FROM {target.quote(table.name)} LIMIT 1")
-            if cursor.fetchone() is not None:
-                counts[table.name] = 1
-    return counts
+            q = target.quote
+            cursor.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM {q(table.name)} "
+                           f"LIMIT {_COMPARED_ROWS + 1}) t")  # fmt: skip
+            count = cursor.fetchone()[0]
+            if not count:
+                continue
+            if count > _COMPARED_ROWS:
+                found[table.name] = f"more than {_COMPARED_ROWS} rows"
+                continue
+            mine = row_digests(target.connection.alias, table)
+            theirs = row_digests(source.connection.alias, table, pks=list(mine))
+            differ = [pk for pk, digest in mine.items() if theirs.get(pk) != digest]
+            if differ:
+                found[table.name] = f"{len(mine)} row(s), pk={differ[0]} not in the source as is"
+    return found
 
 
-def _target_state(plan: Plan, target: Adapter, *, truncate: bool, resume: bool) -> list[Problem]:
-    if StateTable(target.connection).exists():
+def _target_state(plan: Plan, source: Adapter, target: Adapter, *, truncate: bool,
+                  resume: bool) -> list[Problem]:  # fmt: skip
+    state = StateTable(target.connection)
+    if state.exists() and state.get("status") != "migrated":
         if truncate or resume:
             return []
         return [
@@ -117,17 +226,19 @@ def _target_state(plan: Plan, target: Adapter, *, truncate: bool, resume: bool) 
                 side="target",
             )  # fmt: skip
         ]
-    if truncate:
+    if truncate or state.exists():  # "migrated": only dbcopy's own migrate wrote to it
         return []
     return [
         Problem(
             "not_empty",
-            "the target table already holds rows; dbcopy never merges.",
-            "Empty the target with --truncate (it asks first), or use a new database.",
+            f"the target table already holds rows ({detail}); dbcopy never merges.",
+            "Empty the target with --truncate (it asks first), or use a new database "
+            "(dbcopy --migrate migrates an empty one, and replaces the rows its "
+            "migrations make).",
             name,
             side="target",
         )  # fmt: skip
-        for name in target_rows(plan, target)
+        for name, detail in target_rows(plan, source, target).items()
     ]
 
 

@@ -1,15 +1,28 @@
-"""A per-table progress bar (rows, rows/s, ETA) for the command."""
+"""Progress of a copy: one tqdm bar per table, on a terminal only.
+
+``progress_for(stream, verbosity)`` is the package's one way to show progress: a bar
+with whole-row counts, rows/s and time left when ``stream`` is a terminal and
+verbosity is at least 1; nothing at all otherwise (piped logs get no ``\\r`` lines).
+"""
 
 from __future__ import annotations
 
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tqdm import tqdm
 
-from django_deploykit.dbcopy.copy import Progress
-from django_deploykit.dbcopy.plan import Table
+if TYPE_CHECKING:
+    from django_deploykit.dbcopy.plan import Table
 
-__all__ = ["BarProgress"]
+__all__ = ["BarProgress", "Progress", "progress_for"]
+
+
+class Progress:
+    """Receives progress; the command shows it, tests and the library ignore it."""
+
+    def start(self, table: Table, total: int) -> None: ...
+    def advance(self, rows: int) -> None: ...
+    def finish(self) -> None: ...
 
 
 class BarProgress(Progress):
@@ -19,7 +32,7 @@ class BarProgress(Progress):
 
     def start(self, table: Table, total: int) -> None:
         self.bar = tqdm(
-            total=total, desc=table.name, unit=" rows", unit_scale=True, file=self.stream,
+            total=total, desc=table.name, unit=" rows", unit_scale=False, file=self.stream,
             leave=True, dynamic_ncols=True, mininterval=0.5,
         )  # fmt: skip
 
@@ -28,3 +41,11 @@ class BarProgress(Progress):
 
     def finish(self) -> None:
         self.bar.close()
+
+
+def progress_for(stream: Any, verbosity: int) -> Progress:
+    """A bar on a terminal at verbosity >= 1, silence elsewhere."""
+    isatty = getattr(stream, "isatty", None)
+    if verbosity >= 1 and isatty is not None and isatty():
+        return BarProgress(stream)
+    return Progress()

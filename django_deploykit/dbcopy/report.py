@@ -56,6 +56,8 @@ class Result:
     verified: bool | None = None
     mismatches: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # Tables of the source that are not copied, with the reason: (table, reason).
+    not_copied: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Problem]:
@@ -63,7 +65,12 @@ class Result:
 
     @property
     def rows(self) -> int:
-        return sum(t.rows for t in self.tables)
+        """Rows copied by this run (an interrupted run's tables are not counted again)."""
+        return sum(t.rows for t in self.tables if not t.skipped)
+
+    @property
+    def skipped(self) -> list[TableResult]:
+        return [t for t in self.tables if t.skipped]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -77,4 +84,5 @@ class Result:
             "problems": [p.as_dict() for p in self.problems],
             "mismatches": self.mismatches,
             "tables": [asdict(t) for t in self.tables],
+            "not_copied": [{"table": t, "reason": r} for t, r in self.not_copied],
         }

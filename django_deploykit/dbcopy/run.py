@@ -1,7 +1,12 @@
-"""The whole copy: plan, pre-flight, copy, sequences, verification."""
+"""The whole copy: plan, pre-flight, copy, sequences, verification.
+
+Nothing here writes to the source: it is opened under a read-only alias, and the
+target is migrated with ``default`` pointing at the target (see ``migrate.py``).
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -9,11 +14,13 @@ from dataclasses import dataclass
 from django.db import DatabaseError, connections
 
 from django_deploykit.dbcopy.backends import Adapter, adapter_for
-from django_deploykit.dbcopy.copy import Progress, copy_plan
-from django_deploykit.dbcopy.endpoints import describe, resolve
-from django_deploykit.dbcopy.plan import build_plan
-from django_deploykit.dbcopy.preflight import preflight
-from django_deploykit.dbcopy.report import Result
+from django_deploykit.dbcopy.copy import CopyFailed, copy_plan
+from django_deploykit.dbcopy.endpoints import describe, open_source, resolve, shown
+from django_deploykit.dbcopy.migrate import migrate_target
+from django_deploykit.dbcopy.plan import Plan, build_plan
+from django_deploykit.dbcopy.preflight import not_copied, preflight
+from django_deploykit.dbcopy.progress import Progress
+from django_deploykit.dbcopy.report import Result, TableResult
 from django_deploykit.dbcopy.state import StateTable
 from django_deploykit.dbcopy.verify import fk_problems, verify_tables
 from django_deploykit.exceptions import ConfigError, ServiceUnavailable
@@ -21,7 +28,7 @@ from django_deploykit.exceptions import ConfigError, ServiceUnavailable
 __all__ = ["Options", "dbcopy"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Options:
     include: Sequence[str] = ()
     exclude: Sequence[str] = ()
@@ -31,21 +38,36 @@ class Options:
     dry_run: bool = False
     resume: bool = False
     verify: bool = True
+    # Compare an existing copy and write nothing (no pre-flight, no copy).
+    verify_only: bool = False
+    # Foreign keys (app_label.Model.field) whose dangling values are copied as they are.
+    keep_dangling: Sequence[str] = ()
     # Asked before anything is deleted; returning False stops the run.
     confirm: Callable[[str], bool] = lambda message: True
-    # Asked to migrate the target when its migrations differ; returns whether it did.
-    migrate: Callable[[str], bool] = lambda alias: False
+    # Asked whether to migrate the target (named as the user typed it); never on --dry-run.
+    migrate: Callable[[str], bool] = lambda target: False
 
 
-def _connect(spec: str, role: str) -> Adapter:
-    alias = resolve(spec, role)
+def _connect(alias: str, role: str, spec: str) -> Adapter:
     connection = connections[alias]
+    if connection.vendor == "sqlite" and role == "from":
+        name = str(connection.settings_dict["NAME"])
+        if (
+            name not in ("", ":memory:")
+            and not name.startswith("file:")
+            and not os.path.exists(name)
+        ):
+            # sqlite3 would create an empty file; the source must exist.
+            raise ConfigError(
+                f"--from {shown(spec)}: no such SQLite file ({os.path.abspath(name)})."
+            )
     try:
         connection.ensure_connection()
     except DatabaseError as exc:
         # The driver's text may name host and user but never the password.
         raise ServiceUnavailable(
-            f"Cannot connect to the {role} database {describe(alias)}: {exc}"
+            f"Cannot connect to the {'source' if role == 'from' else 'target'} database "
+            f"{shown(spec)} ({describe(alias)}): {exc}"
         ) from exc
     return adapter_for(connection)
 
@@ -54,40 +76,58 @@ def _fingerprint(source: Adapter, tables: str) -> str:
     return f"{source.connection.vendor}:{source.connection.settings_dict['NAME']}|{tables}"
 
 
+def _open(source_spec: str, target_spec: str) -> tuple[Adapter, Adapter]:
+    source = _connect(open_source(source_spec), "from", source_spec)
+    target = _connect(resolve(target_spec, "to"), "to", target_spec)
+    if (
+        source.connection.vendor == target.connection.vendor
+        and source.identity() == target.identity()
+    ):
+        raise ConfigError(
+            f"--from {shown(source_spec)} and --to {shown(target_spec)} name the same database "
+            f"({describe(target.connection.alias)}); nothing was done."
+        )
+    return source, target
+
+
 def dbcopy(source_spec: str, target_spec: str, options: Options,
            progress: Progress | None = None) -> Result:  # fmt: skip
     started = time.monotonic()
     plan = build_plan(options.include, options.exclude)  # bad labels fail before connecting
     if not plan.tables:
         raise ConfigError("No model selected: check --models and --exclude.")
-    source = _connect(source_spec, "from")
-    target = _connect(target_spec, "to")
-    src_name, dst_name = describe(source.connection.alias), describe(target.connection.alias)
-    if source.connection.settings_dict["NAME"] == target.connection.settings_dict["NAME"] and (
-        source.connection.vendor == target.connection.vendor
-    ):
-        raise ConfigError(f"--from and --to name the same database ({dst_name}).")
-    result = Result(src_name, dst_name)
+    source, target = _open(source_spec, target_spec)
+    target_name = shown(target_spec)
+    result = Result(shown(source_spec), target_name)
+    result.not_copied = not_copied(plan, source, options.include, options.exclude)
+    if options.verify_only:
+        return _verify_only(plan, source, target, options, result, started)
+
+    state = StateTable(target.connection)
     check = lambda: preflight(  # noqa: E731
-        plan, source, target, truncate=options.truncate, resume=options.resume
-    )
+        plan, source, target, truncate=options.truncate, resume=options.resume,
+        keep_dangling=options.keep_dangling,
+    )  # fmt: skip
     result.problems = check()
-    if _needs_migrate(result) and options.migrate(target.connection.alias):
+    if _needs_migrate(result) and not options.dry_run and options.migrate(target_name):
+        fresh = _has_no_tables(target)
+        migrate_target(target.connection.alias)
+        if fresh:  # every row in it now was made by its own migrations: replace them
+            state.create(_fingerprint(source, plan.fingerprint()), status="migrated")
         result.problems = check()
     if result.errors or options.dry_run:
         result.seconds = time.monotonic() - started
         return result
 
-    state = StateTable(target.connection)
     fingerprint = _fingerprint(source, plan.fingerprint())
     done: set[str] = set()
     if options.truncate:
         if not options.confirm(
-            f"This deletes every row of {len(plan.tables)} tables in {dst_name}."
+            f"This deletes every row of {len(plan.tables)} tables in {target_name}."
         ):
             raise ConfigError("Nothing copied: the truncation was not confirmed.")
         state.drop()
-    elif state.exists():  # --resume (preflight refused otherwise)
+    elif state.exists() and state.get("status") != "migrated":  # --resume
         if state.get("source") != fingerprint:
             raise ConfigError(
                 "The interrupted copy in the target came from another source or model "
@@ -96,6 +136,7 @@ def dbcopy(source_spec: str, target_spec: str, options: Options,
         done = state.done()
     if not state.exists():
         state.create(fingerprint)
+    state.put("status", "copying")
 
     totals = {t.name: _count(source, t.name) for t in plan.tables}
     target.begin_load()
@@ -105,17 +146,19 @@ def dbcopy(source_spec: str, target_spec: str, options: Options,
             batch_rows=options.batch_rows, batch_bytes=options.batch_bytes,
             progress=progress or Progress(),
         )  # fmt: skip
+    except CopyFailed as exc:
+        finished = len(state.done())
+        raise CopyFailed(
+            f"{exc} The target keeps the {finished} table(s) finished before it and is "
+            "marked as an unfinished copy (deploykit_dbcopy_state): fix the cause, then "
+            "rerun with --resume to continue, or --truncate to start over."
+        ) from exc.__cause__
     finally:
         target.end_load()
     target.reset_sequences(plan.tables)
     result.copied = True
     if options.verify:
-        result.mismatches = fk_problems(target, plan.tables)
-        mismatched = verify_tables(source.connection.alias, target.connection.alias, plan.tables)
-        result.mismatches += list(mismatched.values())
-        for table in result.tables:
-            table.verified = table.table not in mismatched
-        result.verified = not result.mismatches
+        _verify(plan, source, target, options, result)
     if result.mismatches:
         state.put("status", "verify-failed")  # a plain rerun refuses; --truncate starts over
     else:
@@ -124,10 +167,46 @@ def dbcopy(source_spec: str, target_spec: str, options: Options,
     return result
 
 
+def _verify(plan: Plan, source: Adapter, target: Adapter, options: Options,
+            result: Result) -> None:  # fmt: skip
+    result.mismatches = fk_problems(target, plan.tables, options.keep_dangling)
+    mismatched = verify_tables(source.connection.alias, target.connection.alias, plan.tables)
+    result.mismatches += list(mismatched.values())
+    for table in result.tables:
+        table.verified = table.table not in mismatched
+    result.verified = not result.mismatches
+
+
+def _verify_only(plan: Plan, source: Adapter, target: Adapter, options: Options,
+                 result: Result, started: float) -> Result:  # fmt: skip
+    from django_deploykit.dbcopy.preflight import missing_tables
+
+    result.problems = missing_tables(plan, source, "source") + missing_tables(
+        plan, target, "target"
+    )
+    if result.errors:
+        return result
+    state = StateTable(target.connection)
+    if state.exists() and state.get("status") != "migrated":
+        result.mismatches.append(
+            "the target holds an unfinished or failed copy (deploykit_dbcopy_state is present)"
+        )
+    result.tables = [TableResult(t.name) for t in plan.tables]
+    _verify(plan, source, target, options, result)
+    result.verified = not result.mismatches
+    result.seconds = time.monotonic() - started
+    return result
+
+
 def _needs_migrate(result: Result) -> bool:
     return any(
         p.side == "target" and p.code in ("migrations", "missing_table") for p in result.errors
     )
+
+
+def _has_no_tables(target: Adapter) -> bool:
+    with target.connection.cursor() as cursor:
+        return not target.connection.introspection.table_names(cursor)
 
 
 def _count(adapter: Adapter, table: str) -> int:

@@ -40,11 +40,13 @@ class StateTable:
         with self.connection.cursor() as cursor:
             return TABLE in self.connection.introspection.table_names(cursor)
 
-    def create(self, fingerprint: str) -> None:
+    def create(self, fingerprint: str, status: str = "copying") -> None:
+        """``status``: "migrated" (only dbcopy's own migrate wrote to the target: its rows
+        are replaced), "copying", or "verify-failed"."""
         with self.connection.schema_editor() as editor:
             editor.create_model(CopyState)
         self.put("source", fingerprint)
-        self.put("status", "copying")
+        self.put("status", status)
 
     def drop(self) -> None:
         if self.exists():

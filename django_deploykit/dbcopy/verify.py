@@ -13,7 +13,7 @@ import hashlib
 import json
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import connections
@@ -22,7 +22,7 @@ from django_deploykit.dbcopy.backends import Adapter
 from django_deploykit.dbcopy.plan import Table, fk_fields
 from django_deploykit.dbcopy.preflight import orphans
 
-__all__ = ["canonical", "checksum", "fk_problems", "verify_tables"]
+__all__ = ["canonical", "checksum", "fk_problems", "row_digests", "verify_tables"]
 
 _MOD = 1 << 128
 
@@ -92,6 +92,40 @@ def checksum(alias: str, table: Table, batch: int = 2000) -> tuple[int, str]:
     return count, f"{total % _MOD:032x}"
 
 
+def row_digests(alias: str, table: Table, pks: list[Any] | None = None,
+                batch: int = 2000) -> dict[Any, int]:  # fmt: skip
+    """{pk: digest} of every row (or of the rows with these pks): finds *which* rows
+    differ once a table's checksum did."""
+    attnames = [f.attname for f in table.fields]
+    pk = table.pk.attname
+    pk_index = attnames.index(pk)
+    qs = table.model._base_manager.using(alias).order_by(pk).values_list(*attnames)
+    if pks is not None:
+        found: dict[Any, int] = {}
+        for start in range(0, len(pks), batch):
+            for row in qs.filter(**{f"{pk}__in": pks[start : start + batch]}):
+                found[row[pk_index]] = _row_digest(row)
+        return found
+    found = {}
+    page = list(qs[:batch])
+    while page:
+        found.update((row[pk_index], _row_digest(row)) for row in page)
+        if len(page) < batch:
+            break
+        page = list(qs.filter(**{f"{pk}__gt": page[-1][pk_index]})[:batch])
+    return found
+
+
+def _differing_rows(source_alias: str, target_alias: str, table: Table) -> str:
+    """Name the first rows that differ: "pk=3 differs, pk=7 missing in the target"."""
+    mine, theirs = row_digests(source_alias, table), row_digests(target_alias, table)
+    notes = [f"pk={pk} missing in the target" for pk in mine if pk not in theirs]
+    notes += [f"pk={pk} only in the target" for pk in theirs if pk not in mine]
+    notes += [f"pk={pk} differs" for pk, d in mine.items() if pk in theirs and theirs[pk] != d]
+    more = f" (and {len(notes) - 5} more)" if len(notes) > 5 else ""
+    return ", ".join(notes[:5]) + more
+
+
 def verify_tables(source_alias: str, target_alias: str, tables: list[Table]) -> dict[str, str]:
     """Mismatch messages by table name; empty when every table matches."""
     found: dict[str, tuple[int, str]] = {}
@@ -116,19 +150,25 @@ def verify_tables(source_alias: str, target_alias: str, tables: list[Table]) -> 
     for t in tables:
         (src_n, src_sum), (dst_n, dst_sum) = found[t.name], mine[t.name]
         if src_n != dst_n:
-            mismatches[t.name] = f"{t.name}: {src_n} rows in the source, {dst_n} in the target"
+            rows = _differing_rows(source_alias, target_alias, t)
+            mismatches[t.name] = (
+                f"{t.name}: {src_n} rows in the source, {dst_n} in the target: {rows}"
+            )
         elif src_sum != dst_sum:
-            mismatches[t.name] = f"{t.name}: same row count ({src_n}) but different values"
+            rows = _differing_rows(source_alias, target_alias, t)
+            mismatches[t.name] = f"{t.name}: same row count ({src_n}) but {rows}"
     return mismatches
 
 
-def fk_problems(target: Adapter, tables: list[Table]) -> list[str]:
-    """Dangling references in the target (FK checks were off during the load)."""
-    names = {t.name for t in tables}
+def fk_problems(target: Adapter, tables: list[Table], keep: Sequence[str] = ()) -> list[str]:
+    """Dangling references in the target (FK checks were off during the load), except
+    where they were copied on purpose (db_constraint=False, --keep-dangling)."""
+    kept = {k.lower() for k in keep}
     messages = []
     for table in tables:
         for field in fk_fields(table.model):
-            if field.related_model._meta.db_table not in names and not field.db_constraint:  # type: ignore[attr-defined]  # missing in django-stubs
+            label = f"{field.model._meta.label}.{field.name}".lower()
+            if not field.db_constraint or label in kept:  # type: ignore[attr-defined]  # missing in django-stubs
                 continue
             for pk, column, value in orphans(target, table, field):
                 messages.append(

@@ -113,3 +113,36 @@ class Restaurant(Place):  # multi-table inheritance: the child's pk is an FK
 
 class LongKey(models.Model):  # over InnoDB's key limit: MariaDB makes it a HASH index
     code = models.CharField(max_length=800, unique=True)
+
+
+# The shapes real projects have and that broke dbcopy (issue 13).
+
+
+class AuditEntry(models.Model):
+    """Keeps the id of a deleted author on purpose, like an audit log: no FK constraint."""
+
+    author = models.ForeignKey(Author, models.DO_NOTHING, db_constraint=False, null=True)
+    action = models.CharField(max_length=20)
+
+
+class Voucher(models.Model):
+    code = models.CharField(max_length=20, unique=True, null=True)  # many NULLs, no duplicates
+
+
+class SearchVectorField(models.TextField):
+    """A search app's column: a tsvector on PostgreSQL, plain text elsewhere."""
+
+    def db_type(self, connection):  # type: ignore[no-untyped-def]
+        return "tsvector" if connection.vendor == "postgresql" else super().db_type(connection)
+
+
+class SearchEntry(models.Model):
+    title = models.CharField(max_length=100)
+    body = SearchVectorField()
+
+
+class Flag(models.Model):
+    """Filled by a data migration (0003), like a CMS's root page or default locale."""
+
+    name = models.CharField(max_length=50, unique=True)
+    on = models.BooleanField(default=False)

@@ -27,20 +27,42 @@ class Adapter:
     def quote(self, name: str) -> str:
         return self.connection.ops.quote_name(name)
 
+    def identity(self) -> tuple[Any, ...]:
+        """Who this database really is, however it was spelled: equal for two
+        connections exactly when they reach the same database (asked of the server)."""
+        raise NotImplementedError
+
+    def _row(self, sql: str) -> tuple[Any, ...]:
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql)
+            return tuple(cursor.fetchone())
+
     # --- as a source -------------------------------------------------------
     def char_length(self, column: str) -> str:
         return f"CHAR_LENGTH({column})"
 
-    def octet_length(self, column: str) -> str:
+    def octet_length(self, column: str, binary: bool = False) -> str:
         return f"OCTET_LENGTH({column})"
 
     def type_problems(self, table: Table) -> list[Problem]:
         """Values whose storage type does not match the column (only SQLite allows it)."""
         return []
 
+    def nul_condition(self, column: str, is_json: bool) -> str | None:
+        """SQL true where a text value holds a NUL character (or JSON's \\u0000 escape)."""
+        return None
+
+    def column_types(self, table: str) -> dict[str, str]:
+        """The column types of ``table`` as this database names them."""
+        raise NotImplementedError
+
     # --- as a target -------------------------------------------------------
     def target_problems(self, plan: Plan, source: Adapter) -> list[Problem]:
         """Engine-specific reasons the copy would fail or lose data."""
+        return []
+
+    def value_problems(self, plan: Plan, source: Adapter) -> list[Problem]:
+        """Source values this target would refuse, judged by the target where it can."""
         return []
 
     def batch_bytes(self, wanted: int) -> int:

@@ -20,11 +20,94 @@ SAMPLE = 20
 _AUTO = (models.AutoField, models.BigAutoField, models.SmallAutoField)
 # Field classes whose values are plain integers on every backend (booleans excluded).
 _INTEGER = (models.IntegerField, models.AutoField)
+# Column types whose values MariaDB validates beyond their text form.
+_CHECKED_TYPES = {"uuid", "inet4", "inet6"}
+_WHY_REFUSED = {"uuid": "MariaDB checks UUIDs; SQLite keeps any 32 hex digits"}
 
 
 class MySQLAdapter(Adapter):
-    def octet_length(self, column: str) -> str:
+    def octet_length(self, column: str, binary: bool = False) -> str:
         return f"LENGTH({column})"
+
+    def identity(self) -> tuple[Any, ...]:
+        # The server's own name, port and data directory: localhost (a socket) and
+        # 127.0.0.1 are the same server; two servers with a database "app" are not.
+        found = self._row("SELECT @@hostname, @@port, @@datadir, DATABASE()")
+        if not cast("MySQLDatabaseWrapper", self.connection).mysql_is_mariadb:
+            found += self._row("SELECT @@server_uuid")
+        return found
+
+    def column_types(self, table: str) -> dict[str, str]:
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS "
+                "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s", [table]
+            )  # fmt: skip
+            return dict(cursor.fetchall())
+
+    def nul_condition(self, column: str, is_json: bool) -> str | None:
+        nul = f"INSTR({column}, CHAR(0 USING utf8mb4)) > 0"
+        return f"{nul} OR INSTR({column}, CONCAT(CHAR(92), 'u0000')) > 0" if is_json else nul
+
+    def value_problems(self, plan: Plan, source: Adapter) -> list[Problem]:
+        """Values a typed column refuses (MariaDB's native UUID refuses some 32-hex-digit
+        values SQLite keeps): the server casts each source value, as the insert would."""
+        problems = []
+        for table in plan.tables:
+            types = self._data_types(table.name)
+            for field in table.fields:
+                data_type = types.get(cast(str, field.column))
+                if data_type in _CHECKED_TYPES:
+                    problems += self._refused(table, field, data_type, source)
+        return problems
+
+    def _data_types(self, table: str) -> dict[str, str]:
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS "
+                "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s", [table]
+            )  # fmt: skip
+            return {name: kind.lower() for name, kind in cursor.fetchall()}
+
+    def _refused(self, table: Table, field: Any, data_type: str, source: Adapter) -> list[Problem]:
+        from django_deploykit.dbcopy.convert import column_converter
+
+        convert = column_converter(field, table, source.connection, self.connection)
+        q = source.quote
+        with self.connection.cursor() as cursor:
+            cursor.execute("DROP TEMPORARY TABLE IF EXISTS dbcopy_value_probe")
+            cursor.execute("CREATE TEMPORARY TABLE dbcopy_value_probe (pk_value TEXT, v TEXT) "
+                           "CHARACTER SET utf8mb4")  # fmt: skip
+            try:
+                with source.connection.cursor() as src:
+                    src.execute(f"SELECT {q(table.pk.column)}, {q(cast(str, field.column))} "
+                                f"FROM {q(table.name)} WHERE {q(cast(str, field.column))} "
+                                "IS NOT NULL")  # fmt: skip
+                    while rows := src.fetchmany(5000):
+                        values = [(str(pk), _text(convert(v) if convert else v))
+                                  for pk, v in rows]  # fmt: skip
+                        cursor.executemany("INSERT INTO dbcopy_value_probe VALUES (%s, %s)", values)
+                cursor.execute(
+                    f"SELECT pk_value, v FROM dbcopy_value_probe WHERE CAST(v AS {data_type}) "
+                    f"IS NULL LIMIT {SAMPLE}"
+                )
+                refused = cursor.fetchall()
+            finally:
+                cursor.execute("DROP TEMPORARY TABLE dbcopy_value_probe")
+        return [
+            Problem(
+                "refused",
+                f"{value!r} is not a value the target's {data_type} column accepts "
+                f"({_WHY_REFUSED.get(data_type, 'the server refuses it')}).",
+                f"Correct the value in the source (UPDATE {table.name} SET {field.column} = "
+                f"... WHERE {table.pk.column} = {pk_value}), and the rows that refer to it.",
+                table.name,
+                pk_value,
+                cast(str, field.column),
+                "source",
+            )  # fmt: skip
+            for pk_value, value in refused
+        ]
 
     def _value(self, sql: str, params: Sequence[Any] = ()) -> Any:
         with self.connection.cursor() as cursor:
@@ -92,6 +175,7 @@ class MySQLAdapter(Adapter):
     # --- pre-flight ---------------------------------------------------------
     def target_problems(self, plan: Plan, source: Adapter) -> list[Problem]:
         problems = self._charset_problems(plan)
+        not_utf8mb4 = {(p.table, p.column) for p in problems}  # ("", ""): the connection
         limit = self.max_packet - 64 * 1024
         connection = cast("MySQLDatabaseWrapper", self.connection)  # this adapter's vendor
         is_mariadb = connection.mysql_is_mariadb
@@ -101,7 +185,12 @@ class MySQLAdapter(Adapter):
             problems += self._packet(table, source, limit)
             for columns in unique_sets(table):
                 problems += self._key_length(table, columns, hash_ok)
-                if any(_is_text(f) for f in columns):
+                if any(_is_text(f) for f in columns) and not (
+                    ("", "") in not_utf8mb4
+                    or any((table.name, f.column) in not_utf8mb4 for f in columns)
+                ):
+                    # A column that is not utf8mb4 is reported above; probing it with
+                    # values it cannot hold would fail instead of reporting.
                     problems += self._collisions(table, columns, source)
         return problems
 
@@ -116,6 +205,23 @@ class MySQLAdapter(Adapter):
                     "Set OPTIONS {'charset': 'utf8mb4'} on the target alias (database URLs get "
                     "it automatically).",
                     side="target",
+                )  # fmt: skip
+            )
+        connection_collation, database_collation = self._row(
+            "SELECT @@collation_connection, @@collation_database"
+        )
+        if connection_collation != database_collation:
+            problems.append(
+                Problem(
+                    "collation_connection",
+                    f"the connection uses the collation {connection_collation} but the "
+                    f"database's default is {database_collation}; comparing text of the two "
+                    '(in a migration, say) fails with "Illegal mix of collations".',
+                    "Create the database with CHARACTER SET utf8mb4 and no COLLATE (the "
+                    "server's default, which the connection uses too), or set OPTIONS "
+                    f"{{'collation': '{database_collation}'}} on the target alias.",
+                    side="target",
+                    severity="warning",
                 )  # fmt: skip
             )
         names = [t.name for t in plan.tables]
@@ -133,9 +239,8 @@ class MySQLAdapter(Adapter):
                             "charset",
                             f"column charset is {charset}; 4-byte characters "
                             "(emoji) would be rejected or mangled.",
-                            f"ALTER TABLE {table} CONVERT TO CHARACTER SET utf8mb4 COLLATE "
-                            "utf8mb4_unicode_ci (and create new databases with CHARACTER SET "
-                            "utf8mb4).",
+                            f"ALTER TABLE {table} CONVERT TO CHARACTER SET utf8mb4 (and "
+                            "create new databases with CHARACTER SET utf8mb4).",
                             table,
                             None,
                             column,
@@ -174,7 +279,8 @@ class MySQLAdapter(Adapter):
         if not wide:
             return []
         size = " + ".join(
-            f"COALESCE({source.octet_length(source.quote(cast(str, f.column)))}, 0)" for f in wide
+            f"COALESCE({source.octet_length(source.quote(cast(str, f.column)), _is_binary(f))}, 0)"
+            for f in wide
         )
         pk = source.quote(table.pk.column)
         with source.connection.cursor() as cursor:
@@ -244,9 +350,12 @@ class MySQLAdapter(Adapter):
             try:
                 self._fill_probe(cursor, table, columns, source)
                 keys = ", ".join(f"c{i}" for i in range(len(columns)))
+                # A row with a NULL in the key is never a duplicate (in any of the three).
+                present = " AND ".join(f"c{i} IS NOT NULL" for i in range(len(columns)))
                 cursor.execute(
                     "SELECT GROUP_CONCAT(pk_value ORDER BY pk_value SEPARATOR ', '), "
-                    f"COUNT(*) FROM dbcopy_unique_probe GROUP BY {keys} HAVING COUNT(*) > 1 "
+                    f"COUNT(*) FROM dbcopy_unique_probe WHERE {present} GROUP BY {keys} "
+                    "HAVING COUNT(*) > 1 "
                     f"LIMIT {SAMPLE}"
                 )
                 groups = cursor.fetchall()
@@ -293,6 +402,13 @@ def _targets(fields: Sequence[Any]) -> list[Any]:
     return out
 
 
+def _text(value: Any) -> Any:
+    """The probe column is text: what the server would see, as text."""
+    if value is None or isinstance(value, (str, bytes)):
+        return value
+    return str(value)
+
+
 def _cut(value: Any, length: int | None) -> Any:
     return value[:length] if isinstance(value, str) and length else value
 
@@ -312,6 +428,10 @@ def unique_sets(table: Table) -> list[list[Any]]:
         if all(n in by_name for n in group):
             sets.append([by_name[n] for n in group])
     return sets
+
+
+def _is_binary(field: Any) -> bool:
+    return isinstance(field, models.BinaryField)
 
 
 def _is_text(field: Any) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
@@ -24,6 +25,13 @@ _DATE_GLOBS = {
     "DateField": "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]",
     "TimeField": "[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*",
 }
+_DATE_VALID = {
+    # Through a Julian day and back: 2023-02-30 comes back as 2023-03-01, 2023-13-01 as
+    # NULL, so either differs from the stored text.
+    "DateTimeField": "datetime(julianday(substr({col}, 1, 19))) IS substr({col}, 1, 19)",
+    "DateField": "date(julianday({col})) IS {col}",
+    "TimeField": "time(julianday('2000-01-01 ' || substr({col}, 1, 8))) IS substr({col}, 1, 8)",
+}
 # Rows reported per column and check; the report says when there are more.
 SAMPLE = 20
 
@@ -34,8 +42,33 @@ class SQLiteAdapter(Adapter):
     def char_length(self, column: str) -> str:
         return f"LENGTH({column})"
 
-    def octet_length(self, column: str) -> str:
+    def octet_length(self, column: str, binary: bool = False) -> str:
         return f"LENGTH(CAST({column} AS BLOB))"
+
+    def identity(self) -> tuple[Any, ...]:
+        name = str(self.connection.settings_dict["NAME"])
+        if name in ("", ":memory:") or "mode=memory" in name:
+            return ("memory", id(self.connection))  # never the same as another connection
+        if name.startswith("file:"):
+            name = name[5:].split("?", 1)[0]
+        # sqlite3 opens a relative name from the working directory, as realpath resolves it;
+        # device and inode also see through hard links and bind mounts.
+        path = os.path.realpath(name)
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return ("file", path)
+        return ("inode", stat.st_dev, stat.st_ino)
+
+    def column_types(self, table: str) -> dict[str, str]:
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA table_info({self.quote(table)})")
+            return {row[1]: row[2] for row in cursor.fetchall()}
+
+    def nul_condition(self, column: str, is_json: bool) -> str | None:
+        if is_json:
+            return f"instr({column}, char(0)) > 0 OR instr({column}, '\\u0000') > 0"
+        return f"instr({column}, char(0)) > 0"
 
     def begin_load(self) -> None:
         # PRAGMA foreign_keys only works outside a transaction, which is where we are.
@@ -59,8 +92,11 @@ class SQLiteAdapter(Adapter):
         if internal in ("FloatField", "DecimalField"):
             return f"typeof({col}) NOT IN ('integer', 'real', 'null')"
         if internal in _DATE_GLOBS:
+            # The pattern first, then SQLite's own calendar judges the value.
+            valid = _DATE_VALID[internal].format(col=col)
             return (
-                f"typeof({col}) NOT IN ('text', 'null') OR {col} NOT GLOB '{_DATE_GLOBS[internal]}'"
+                f"typeof({col}) NOT IN ('text', 'null') OR ({col} IS NOT NULL AND "
+                f"({col} NOT GLOB '{_DATE_GLOBS[internal]}' OR NOT ({valid})))"
             )
         if internal == "UUIDField":
             return f"typeof({col}) NOT IN ('text', 'null') OR LENGTH({col}) != 32"
@@ -83,17 +119,18 @@ class SQLiteAdapter(Adapter):
                 cond = self._condition(internal, col)
                 if cond is not None:
                     cursor.execute(
-                        f"SELECT {pk}, {col}, typeof({col}) FROM {self.quote(table.name)} "
-                        f"WHERE {cond} ORDER BY {pk} LIMIT {SAMPLE}"
+                        f"SELECT {pk}, CAST({col} AS TEXT), typeof({col}) "
+                        f"FROM {self.quote(table.name)} WHERE {cond} ORDER BY {pk} LIMIT {SAMPLE}"
                     )
+                    # CAST: the raw text, past the converters sqlite3 would apply to a
+                    # date column (and that fail on exactly these values).
                     for pk_value, value, stored in cursor.fetchall():
                         if internal == "DecimalField" and _is_decimal(value):
                             continue  # a long decimal SQLite kept as text is fine
                         problems.append(
                             Problem(
                                 "type",
-                                f"{stored} value {_short(value)} stored in a {internal} column "
-                                "(SQLite type affinity lets any value in).",
+                                _type_message(stored, value, internal),
                                 f"Correct or NULL the value in the source, e.g. UPDATE "
                                 f"{table.name} SET {field.column} = ... WHERE "
                                 f"{table.pk.column} = {pk_value}.",
@@ -122,6 +159,18 @@ class SQLiteAdapter(Adapter):
             )  # fmt: skip
             for pk_value, value in cursor.fetchall()
         ]
+
+
+def _type_message(stored: str, value: Any, internal: str) -> str:
+    if internal in _DATE_GLOBS and stored == "text":
+        return (
+            f"{_short(value)} in a {internal} column is not a valid "
+            f"{'time' if internal == 'TimeField' else 'date'} (SQLite stores any text)."
+        )
+    return (
+        f"{stored} value {_short(value)} stored in a {internal} column (SQLite type "
+        "affinity lets any value in)."
+    )
 
 
 def _is_decimal(value: Any) -> bool:

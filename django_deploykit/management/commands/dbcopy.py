@@ -1,21 +1,25 @@
 """manage.py dbcopy: copy every row from one database to another, checked before and after.
 
-Exit codes: 0 copied and verified (or --dry-run found nothing); 1 the copy or its
-verification failed, or a database cannot be reached; 2 usage or configuration error,
-pre-flight problems, or a target that is not empty / holds an interrupted copy.
+Exit codes: 0 copied and verified (or --dry-run / --verify-only found nothing); 1 the
+copy or its verification failed, or a database cannot be reached; 2 usage or
+configuration error, pre-flight problems, a target that is not empty / holds an
+interrupted copy, or a question that needs a terminal; 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
-from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_deploykit.dbcopy import Options, dbcopy
-from django_deploykit.dbcopy.progress import BarProgress
+from django_deploykit.dbcopy.progress import progress_for
+from django_deploykit.dbcopy.report import Result
 from django_deploykit.exceptions import ConfigError, DeployKitError
+
+INTERRUPTED = 130  # what a shell reports for a command ended by SIGINT
 
 
 class Command(BaseCommand):
@@ -33,8 +37,20 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="run the pre-flight only")
         parser.add_argument("--resume", action="store_true", help="continue an interrupted copy")
         parser.add_argument("--no-verify", action="store_false", dest="verify")
+        parser.add_argument(
+            "--verify-only",
+            action="store_true",
+            help="compare an existing copy with the source; write nothing",
+        )
+        parser.add_argument(
+            "--keep-dangling",
+            nargs="+",
+            default=[],
+            metavar="APP.MODEL.FIELD",
+            help="copy these foreign keys' dangling values as they are",
+        )
         parser.add_argument("--migrate", action="store_true", help="migrate the target if needed")
-        parser.add_argument("--json", action="store_true", help="print a JSON summary")
+        parser.add_argument("--json", action="store_true", help="print a JSON summary")  # fmt: skip
 
     def handle(self, *args: Any, **opts: Any) -> None:
         if opts["batch_size"] < 1:
@@ -43,13 +59,20 @@ class Command(BaseCommand):
         options = Options(
             include=opts["models"], exclude=opts["exclude"], batch_rows=opts["batch_size"],
             truncate=opts["truncate"], dry_run=opts["dry_run"], resume=opts["resume"],
-            verify=opts["verify"],
-            confirm=lambda msg: not opts["interactive"] or self._ask(f"{msg} Type 'yes': "),
-            migrate=lambda alias: self._migrate(alias, opts),
+            verify=opts["verify"], verify_only=opts["verify_only"],
+            keep_dangling=opts["keep_dangling"],
+            confirm=lambda msg: not opts["interactive"] or self._ask(msg, "--truncate"),
+            migrate=lambda target: self._may_migrate(target, opts),
         )  # fmt: skip
+        progress = progress_for(self.stderr._out, 0 if quiet else opts["verbosity"])
         try:
-            result = dbcopy(opts["source"], opts["target"], options,
-                            None if quiet else BarProgress(self.stderr._out))  # fmt: skip
+            result = dbcopy(opts["source"], opts["target"], options, progress)
+        except KeyboardInterrupt:
+            self.stderr.write(
+                "Interrupted. Tables finished so far stay in the target, marked as an "
+                "unfinished copy: rerun with --resume to continue, or --truncate to start over."
+            )
+            sys.exit(INTERRUPTED)
         except ConfigError as exc:
             raise CommandError(str(exc), returncode=2) from exc
         except DeployKitError as exc:
@@ -57,38 +80,60 @@ class Command(BaseCommand):
         if opts["json"]:
             self.stdout.write(json.dumps(result.as_dict(), indent=2))
         elif opts["verbosity"] or result.errors or result.mismatches:
-            self._report(result, opts["verbosity"])
+            self._report(result, opts)
         if result.errors:
             raise CommandError(f"Pre-flight found {len(result.errors)} problem(s); "
                                "nothing was written.", returncode=2)  # fmt: skip
         if result.mismatches:
             raise CommandError("Verification failed: " + "; ".join(result.mismatches), returncode=1)
 
-    def _ask(self, question: str) -> bool:
-        return input(question).strip().lower() == "yes"
-
-    def _migrate(self, alias: str, opts: dict[str, Any]) -> bool:
-        if not opts["migrate"] and not (
-            opts["interactive"]
-            and self._ask(
-                f"The target's migrations differ. Run migrate on {alias} now? Type 'yes': "
-            )  # fmt: skip
-        ):
+    def _ask(self, question: str, flag: str) -> bool:
+        # Django's rule (createsuperuser): prompt only on a terminal.
+        if not sys.stdin.isatty():
+            raise ConfigError(
+                f"{question} There is no terminal to confirm it on: rerun with --noinput "
+                f"(and {flag}) to go ahead without asking."
+            )
+        try:
+            return input(f"{question} Type 'yes' to continue: ").strip().lower() == "yes"
+        except EOFError:
             return False
-        call_command("migrate", database=alias, interactive=False, verbosity=0)
-        return True
 
-    def _report(self, result: Any, verbosity: int) -> None:
-        out = self.stdout
+    def _may_migrate(self, target: str, opts: dict[str, Any]) -> bool:
+        if opts["migrate"]:
+            return True
+        if not opts["interactive"]:
+            return False  # the report says: the target is not migrated, use --migrate
+        return self._ask(f"The migrations of {target} differ from the source's. "
+                         f"Run migrate on {target} now?", "--migrate")  # fmt: skip
+
+    def _report(self, result: Result, opts: dict[str, Any]) -> None:
+        out, verbosity = self.stdout, opts["verbosity"]
+        if verbosity and result.not_copied:
+            out.write("Not copied:")
+            for table, reason in result.not_copied:
+                out.write(f"  {table}: {reason}")
         for p in result.problems:
             style = self.style.ERROR if p.severity == "error" else self.style.WARNING
             out.write(style(f"{p.severity.upper()} {p}") + f"\n    fix: {p.fix}")
-        if result.copied and verbosity:
+        if result.mismatches:
+            for mismatch in result.mismatches:
+                out.write(self.style.ERROR(f"MISMATCH {mismatch}"))
+        if opts["verify_only"] and verbosity and not result.errors:
+            if result.verified:
+                out.write(self.style.SUCCESS(
+                    f"Verified: the target holds the same rows as the source "
+                    f"({len(result.tables)} tables, {result.seconds:.1f} s)."))  # fmt: skip
+        elif result.copied and verbosity:
             check = {True: "verified", False: "VERIFY FAILED", None: "not verified"}[
                 result.verified
             ]
             rate = result.rows / result.seconds if result.seconds else 0
+            earlier = (
+                f"; {len(result.skipped)} table(s) were already copied by the interrupted run"
+                if result.skipped else ""
+            )  # fmt: skip
             out.write(self.style.SUCCESS(f"Copied {result.rows} rows in {result.seconds:.1f} s "
-                                         f"({rate:,.0f} rows/s), {check}."))  # fmt: skip
+                                         f"({rate:,.0f} rows/s){earlier}, {check}."))  # fmt: skip
         elif not result.errors and verbosity:
             out.write(self.style.SUCCESS(f"Pre-flight found no problem ({result.target})."))

@@ -1,0 +1,207 @@
+"""Nothing dbcopy does may write to the source: identity, --migrate, --dry-run, --truncate."""
+
+from __future__ import annotations
+
+import os
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connections
+
+from django_deploykit.dbcopy.migrate import as_default
+from tests.dbcopy_app import models as m
+from tests.dbcopy_data import fill
+from tests.dbcopy_support import fingerprint
+
+pytest_plugins = ["tests.dbcopy_support"]
+pytestmark = pytest.mark.usefixtures("db_access")
+
+KINDS = [pytest.param("mariadb", marks=pytest.mark.mariadb),
+         pytest.param("postgres", marks=pytest.mark.postgres)]  # fmt: skip
+
+
+def dbcopy(*argv: str) -> tuple[str, CommandError | None]:
+    out = StringIO()
+    try:
+        call_command("dbcopy", *argv, stdout=out, stderr=StringIO())
+    except CommandError as exc:
+        return out.getvalue(), exc
+    return out.getvalue(), None
+
+
+def test_same_sqlite_file_spelled_differently_is_refused(make_sqlite, untouched, tmp_path,
+                                                         monkeypatch):  # fmt: skip
+    source, _ = make_sqlite()
+    fill(source)
+    untouched(source)
+    monkeypatch.chdir(tmp_path)
+    os.symlink(tmp_path / "db0.sqlite3", tmp_path / "link.sqlite3")
+    (tmp_path / "sub").mkdir()
+    for spelling in ("sqlite:///db0.sqlite3", "sqlite:///sub/../link.sqlite3",
+                     f"sqlite:///{tmp_path}/./db0.sqlite3"):  # fmt: skip
+        _, exc = dbcopy("--from", source, "--to", spelling, "--truncate", "--noinput")
+        assert exc is not None and exc.returncode == 2, spelling
+        assert "same database" in str(exc), spelling
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_same_server_database_spelled_differently_is_refused(kind, make_server_db, untouched):
+    source, url = make_server_db(kind)
+    fill(source)
+    untouched(source)
+    # localhost is the same server as 127.0.0.1 (a socket for MariaDB), a trailing
+    # parameter does not change it either.
+    other = url.replace("127.0.0.1", "localhost") + (
+        "?connect_timeout=5" if kind == "postgres" else ""
+    )
+    assert other != url
+    _, exc = dbcopy("--from", source, "--to", other, "--truncate", "--noinput")
+    assert exc is not None and exc.returncode == 2
+    assert "same database" in str(exc)
+
+
+@pytest.mark.postgres
+def test_same_database_name_on_two_servers_is_not_refused(make_sqlite, make_server_db,
+                                                          second_postgres, untouched):  # fmt: skip
+    source, _ = make_sqlite()
+    fill(source)
+    untouched(source)
+    middle, url = make_server_db("postgres")
+    assert dbcopy("--from", source, "--to", middle)[1] is None
+    untouched(middle)
+    name = url.rsplit("/", 1)[1]
+    other = second_postgres(name)  # the same database name, on another server
+    out, exc = dbcopy("--from", middle, "--to", other, "--migrate", "--noinput")
+    assert exc is None, out
+    assert "verified" in out
+
+
+def test_migrate_never_writes_to_the_source(make_sqlite, untouched, tmp_path):
+    """The test app's data migration writes through `default`, as real ones do."""
+    source, _ = make_sqlite()
+    fill(source)
+    m.Flag.objects.using(source).all().delete()  # the user removed the "welcome" row
+    untouched(source)
+    target = f"sqlite:///{tmp_path}/new.sqlite3"  # the docs' rollback command
+    with as_default(source):
+        out, exc = dbcopy("--from", "default", "--to", target, "--migrate", "--noinput")
+    assert exc is None, out
+    assert "verified" in out
+    # The target's own "welcome" row was replaced by the source's data (none).
+    alias = [a for a in connections.settings if a.startswith("dbcopy_to")][0]
+    assert not m.Flag.objects.using(alias).exists()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_migrate_on_a_server_target_leaves_the_source_alone(kind, make_sqlite, make_server_db,
+                                                            untouched):  # fmt: skip
+    source, _ = make_sqlite()
+    fill(source)
+    m.Flag.objects.using(source).all().delete()
+    untouched(source)
+    target, _ = make_server_db(kind, migrate=False)
+    with as_default(source):
+        out, exc = dbcopy("--from", "default", "--to", target, "--migrate", "--noinput")
+    assert exc is None, out
+    assert not m.Flag.objects.using(target).exists()
+
+
+def test_dry_run_never_migrates(make_sqlite, untouched, tmp_path, monkeypatch):
+    source, _ = make_sqlite()
+    fill(source)
+    untouched(source)
+    target = tmp_path / "empty.sqlite3"
+    target.touch()
+    monkeypatch.setattr("builtins.input", lambda *a: pytest.fail("--dry-run asked a question"))
+    out, exc = dbcopy("--from", source, "--to", f"sqlite:///{target}", "--dry-run", "--migrate")
+    assert exc is not None and exc.returncode == 2
+    assert "the target is not migrated" in out
+    assert target.stat().st_size == 0  # no table was created
+
+
+def test_source_connection_is_read_only(make_sqlite, untouched, tmp_path):
+    """Belt and braces: the source is opened read-only, so no stray write can land."""
+    from django_deploykit.dbcopy.endpoints import open_source
+
+    source, _ = make_sqlite()
+    fill(source)
+    untouched(source)
+    alias = open_source(source)
+    with (
+        pytest.raises(Exception, match="readonly|read-only|read only"),
+        connections[alias].cursor() as cursor,
+    ):
+        cursor.execute("DELETE FROM dbcopy_app_tag")
+    connections[alias].close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_server_source_connection_is_read_only(kind, make_server_db, untouched):
+    from django_deploykit.dbcopy.endpoints import open_source
+
+    source, _ = make_server_db(kind)
+    fill(source)
+    untouched(source)
+    alias = open_source(source)
+    with pytest.raises(Exception, match="(?i)read.only"), connections[alias].cursor() as cursor:
+        cursor.execute("DELETE FROM dbcopy_app_tag")
+    connections[alias].close()
+
+
+@pytest.fixture
+def second_postgres(db_access):
+    """A second PostgreSQL server (initdb in a temp dir, loopback only) for one test."""
+    import shutil
+    import socket
+    import subprocess
+
+    from tests.dbcopy_support import forget, register
+
+    initdb = shutil.which("initdb") or "/usr/lib/postgresql/15/bin/initdb"
+    pg_ctl = shutil.which("pg_ctl") or "/usr/lib/postgresql/15/bin/pg_ctl"
+    if not Path(initdb).exists():
+        pytest.skip("no initdb on this machine")
+    import tempfile
+
+    # pytest's temp dirs are private to root; the server runs as the postgres user.
+    data = Path(tempfile.mkdtemp(prefix="deploykit-pg2-"))
+    os.chmod(data, 0o777)
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run([*as_postgres, initdb, "-D", str(data / "db"), "-A", "trust", "-U", "postgres"],
+                   check=True, capture_output=True, timeout=120)  # fmt: skip
+    subprocess.run([*as_postgres, pg_ctl, "-D", str(data / "db"), "-w", "-t", "60", "-l",
+                    str(data / "log"), "-o", f"-p {port} -k {data} -h 127.0.0.1", "start"],
+                   check=True, capture_output=True, timeout=90)  # fmt: skip
+    made: list[str] = []
+
+    def make(name: str) -> str:
+        admin = register(f"postgres://postgres@127.0.0.1:{port}/postgres", "admin")
+        connections[admin].ensure_connection()
+        connections[admin].connection.autocommit = True
+        with connections[admin].cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE {name}")
+        forget(admin)
+        made.append(name)
+        return f"postgres://postgres@127.0.0.1:{port}/{name}"
+
+    try:
+        yield make
+    finally:
+        for alias in [a for a in connections.settings if a.startswith("dbcopy_")]:
+            connections[alias].close()
+        subprocess.run([*as_postgres, pg_ctl, "-D", str(data / "db"), "-m", "immediate", "-w",
+                        "stop"], capture_output=True, timeout=60, check=False)  # fmt: skip
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def test_fingerprint_sees_a_write(make_sqlite):
+    source, _ = make_sqlite()
+    before = fingerprint(source)
+    m.Tag.objects.using(source).create(name="new")
+    assert fingerprint(source) != before
