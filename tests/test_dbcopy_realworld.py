@@ -107,8 +107,9 @@ def test_a_uuid_mariadb_refuses_is_found_by_the_server(source, make_server_db, u
 @pytest.mark.postgres
 def test_nul_characters_are_found_before_postgresql_refuses_them(source, make_server_db,
                                                                  untouched):  # fmt: skip
+    json_with_nul = '{"k": "x\\u0000y"}'
     sql(source, "UPDATE dbcopy_app_author SET name = 'a' || char(0) || 'b' WHERE id = 2",
-        "UPDATE dbcopy_app_everything SET json = '{\"k\": \"x\\u0000y\"}' WHERE id = 1")  # fmt: skip
+        f"UPDATE dbcopy_app_everything SET json = '{json_with_nul}' WHERE id = 1")  # fmt: skip
     untouched(source)
     target, _ = make_server_db("postgres")
     found = {(p["table"], p["pk"], p["column"]) for p in problems(refused(source, target), "nul")}
