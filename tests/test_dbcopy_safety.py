@@ -160,10 +160,13 @@ def second_postgres(db_access):
 
     from tests.dbcopy_support import forget, register
 
-    initdb = shutil.which("initdb") or "/usr/lib/postgresql/15/bin/initdb"
-    pg_ctl = shutil.which("pg_ctl") or "/usr/lib/postgresql/15/bin/pg_ctl"
-    if not Path(initdb).exists():
-        pytest.skip("no initdb on this machine")
+    import glob
+
+    debian = sorted(glob.glob("/usr/lib/postgresql/*/bin"))  # Debian keeps them off PATH
+    initdb = shutil.which("initdb") or (debian and f"{debian[-1]}/initdb")
+    pg_ctl = shutil.which("pg_ctl") or (debian and f"{debian[-1]}/pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.skip("no initdb/pg_ctl on this machine")
     import tempfile
 
     # pytest's temp dirs are private to root; the server runs as the postgres user.
@@ -200,8 +203,23 @@ def second_postgres(db_access):
         shutil.rmtree(data, ignore_errors=True)
 
 
-def test_fingerprint_sees_a_write(make_sqlite):
-    source, _ = make_sqlite()
-    before = fingerprint(source)
-    m.Tag.objects.using(source).create(name="new")
-    assert fingerprint(source) != before
+@pytest.mark.parametrize("kind", ["sqlite", *KINDS])
+def test_fingerprint_sees_every_kind_of_write(kind, make_sqlite, make_server_db):
+    """The helper behind every "source untouched" check can fail: rows, a value, a
+    sequence moved by a rolled-back insert."""
+    alias = make_sqlite()[0] if kind == "sqlite" else make_server_db(kind)[0]
+    fill(alias)
+    before = fingerprint(alias)
+    m.Tag.objects.using(alias).create(name="new")
+    assert fingerprint(alias) != before
+    before = fingerprint(alias)
+    m.Tag.objects.using(alias).filter(name="new").update(name="neu")
+    assert fingerprint(alias) != before
+    if kind != "sqlite":
+        before = fingerprint(alias)
+        from django.db import transaction
+
+        with pytest.raises(RuntimeError), transaction.atomic(using=alias):
+            m.Author.objects.using(alias).create(name="rolled back")
+            raise RuntimeError
+        assert fingerprint(alias) != before  # the sequence moved on
