@@ -154,13 +154,12 @@ def test_server_source_connection_is_read_only(kind, make_server_db, untouched):
 @pytest.fixture
 def second_postgres(db_access):
     """A second PostgreSQL server (initdb in a temp dir, loopback only) for one test."""
+    import glob
     import shutil
     import socket
     import subprocess
 
     from tests.dbcopy_support import forget, register
-
-    import glob
 
     debian = sorted(glob.glob("/usr/lib/postgresql/*/bin"))  # Debian keeps them off PATH
     initdb = shutil.which("initdb") or (debian and f"{debian[-1]}/initdb")
