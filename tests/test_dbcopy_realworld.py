@@ -125,16 +125,26 @@ def test_a_latin1_target_with_emoji_is_reported_not_crashed(source, make_server_
     assert ("dbcopy_app_tag", "name") in {(p["table"], p["column"]) for p in found}
 
 
-@pytest.mark.mariadb
-def test_a_failure_mid_copy_leaves_a_marked_target_and_a_message(make_sqlite, make_server_db,
-                                                                 untouched, tmp_path):  # fmt: skip
-    source, source_url = make_sqlite()
+REFUSE = {
+    "mariadb": ["CREATE TRIGGER refuse BEFORE INSERT ON dbcopy_app_node FOR EACH ROW "
+                "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'the disk is full'"],
+    "postgres": ["CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                 "$$ BEGIN RAISE EXCEPTION 'the disk is full'; END $$",
+                 "CREATE TRIGGER refuse BEFORE INSERT ON dbcopy_app_node FOR EACH ROW "
+                 "EXECUTE FUNCTION refuse()"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_failure_mid_copy_leaves_a_marked_target_and_a_message(
+    kind, make_sqlite, make_server_db, untouched
+):
+    source, _ = make_sqlite()
     fill(source)
     untouched(source)
-    target, _ = make_server_db("mariadb")
+    target, _ = make_server_db(kind)
     # The server refuses one table's rows for a reason no pre-flight can see.
-    sql(target, "CREATE TRIGGER refuse BEFORE INSERT ON dbcopy_app_node FOR EACH ROW "
-                "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'the disk is full'")  # fmt: skip
+    sql(target, *REFUSE[kind])
     out, err = StringIO(), StringIO()
     with pytest.raises(CommandError) as exc:
         call_command("dbcopy", "--from", source, "--to", target, stdout=out, stderr=err)
@@ -147,7 +157,7 @@ def test_a_failure_mid_copy_leaves_a_marked_target_and_a_message(make_sqlite, ma
     assert state.exists() and "dbcopy_app_author" in state.done()
     assert "dbcopy_app_node" not in state.done()
     assert not m.Node.objects.using(target).exists()  # its group was rolled back
-    sql(target, "DROP TRIGGER refuse")
+    sql(target, "DROP TRIGGER refuse" + (" ON dbcopy_app_node" if kind == "postgres" else ""))
     report, failed = dbcopy("--from", source, "--to", target, "--resume")
     assert failed is None and report["verified"], report
 
