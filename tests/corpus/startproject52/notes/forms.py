@@ -1,0 +1,9 @@
+from django import forms
+
+from .models import Note
+
+
+class NoteForm(forms.ModelForm):
+    class Meta:
+        model = Note
+        fields = ["text", "attachment"]
