@@ -14,7 +14,7 @@ import django
 from django.conf import settings
 
 settings.configure(
-    INSTALLED_APPS=["django_deploykit"],
+    INSTALLED_APPS=["django.contrib.staticfiles", "django_deploykit"],
     DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
     WSGI_APPLICATION="site.wsgi.application",
     STATIC_ROOT=str(Path.cwd() / "staticfiles"),
