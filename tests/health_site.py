@@ -35,7 +35,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "tests.login_required.LoginRequiredMiddleware",
 ]
 DATABASES = {
     alias: dj_database_url.parse(url)

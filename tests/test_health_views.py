@@ -32,7 +32,7 @@ MIDDLEWARE_FIRST = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "tests.login_required.LoginRequiredMiddleware",
 ]
 
 
