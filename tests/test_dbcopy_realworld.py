@@ -280,3 +280,21 @@ def test_the_documented_database_and_dbcopys_connection_agree_on_collation(db_ac
     finally:
         sql(admin, f"DROP DATABASE IF EXISTS {name}")
         forget(admin)
+
+
+@pytest.mark.postgres
+def test_a_table_only_one_database_has_is_listed_not_refused(source, make_server_db, untouched):
+    """Both sides applied the same migrations; the app builds the table on PostgreSQL
+    only (as Wagtail does for its search index): not copied, and said so."""
+    untouched(source)
+    target, _ = make_server_db("postgres")
+    m.PostgresOnlyIndex.objects.using(target).create(document="rebuilt by its own command")
+    report, exc = dbcopy("--from", source, "--to", target)
+    assert exc is None and report["verified"], report
+    reasons = {t["table"]: t["reason"] for t in report["not_copied"]}
+    assert "on postgresql but not on sqlite" in reasons["dbcopy_app_postgresonlyindex"]
+    # and back: the PostgreSQL table is not copied into SQLite either
+    untouched(target)
+    report, _ = dbcopy("--from", target, "--to", source, "--dry-run")
+    assert "dbcopy_app_postgresonlyindex" not in {p["table"] for p in report["problems"]}
+    assert "dbcopy_app_postgresonlyindex" in {t["table"] for t in report["not_copied"]}

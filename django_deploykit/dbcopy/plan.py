@@ -61,6 +61,15 @@ class Plan:
     def fingerprint(self) -> str:
         return ",".join(t.name for t in self.tables)
 
+    def without(self, names: set[str]) -> Plan:
+        """The same plan less these tables (groups left empty disappear)."""
+        groups = []
+        for group in self.groups:
+            kept = tuple(t for t in group.tables if t.name not in names)
+            if kept:
+                groups.append(Group(kept, group.cyclic))
+        return Plan(tuple(groups))
+
 
 def fk_fields(model: type[models.Model]) -> list[models.ForeignKey]:
     # Concrete many-to-one/one-to-one relations are ForeignKeys (or act like them).

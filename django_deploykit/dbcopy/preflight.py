@@ -17,7 +17,7 @@ from django_deploykit.dbcopy.state import StateTable
 
 __all__ = [
     "AUTO_FILLED", "field_label", "migration_problems", "missing_tables", "not_copied",
-    "orphans", "preflight", "target_rows",
+    "orphans", "preflight", "target_rows", "vendor_only_tables",
 ]  # fmt: skip
 
 SAMPLE = 20
@@ -49,6 +49,27 @@ def preflight(
     problems += target.target_problems(plan, source)
     problems += target.value_problems(plan, source)
     return problems
+
+
+def vendor_only_tables(plan: Plan, source: Adapter, target: Adapter) -> dict[str, str]:
+    """Tables of the plan that only one side has although both applied the same
+    migrations: the app builds them for one database only (Wagtail's SQLite full-text
+    index, a PostgreSQL-only search table). They are not copied: {table: reason}."""
+    if migration_problems(source, target):
+        return {}  # a missing table then means "not migrated": the pre-flight says so
+    found = {}
+    sides = ((source, target), (target, source))
+    for here, there in sides:
+        with there.connection.cursor() as cursor:
+            present = set(there.connection.introspection.table_names(cursor))
+        for table in plan.tables:
+            if table.name not in present and table.name not in found:
+                found[table.name] = (
+                    f"model {table.label}: its migrations create the table on "
+                    f"{here.connection.vendor} but not on {there.connection.vendor} (a search "
+                    "index is rebuilt on the target by the app's own command)"
+                )
+    return found
 
 
 def field_label(field: models.Field) -> str:

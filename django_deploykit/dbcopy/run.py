@@ -18,9 +18,9 @@ from django_deploykit.dbcopy.copy import CopyFailed, copy_plan
 from django_deploykit.dbcopy.endpoints import describe, open_source, resolve, shown
 from django_deploykit.dbcopy.migrate import migrate_target
 from django_deploykit.dbcopy.plan import Plan, build_plan
-from django_deploykit.dbcopy.preflight import not_copied, preflight
+from django_deploykit.dbcopy.preflight import not_copied, preflight, vendor_only_tables
 from django_deploykit.dbcopy.progress import Progress
-from django_deploykit.dbcopy.report import Result, TableResult
+from django_deploykit.dbcopy.report import Problem, Result, TableResult
 from django_deploykit.dbcopy.state import StateTable
 from django_deploykit.dbcopy.verify import fk_problems, verify_tables
 from django_deploykit.exceptions import ConfigError, ServiceUnavailable
@@ -100,20 +100,23 @@ def dbcopy(source_spec: str, target_spec: str, options: Options,
     target_name = shown(target_spec)
     result = Result(shown(source_spec), target_name)
     result.not_copied = not_copied(plan, source, options.include, options.exclude)
+    plan = _without_vendor_only(plan, source, target, result)
     if options.verify_only:
         return _verify_only(plan, source, target, options, result, started)
 
     state = StateTable(target.connection)
-    check = lambda: preflight(  # noqa: E731
-        plan, source, target, truncate=options.truncate, resume=options.resume,
-        keep_dangling=options.keep_dangling,
-    )  # fmt: skip
+
+    def check() -> list[Problem]:
+        return preflight(plan, source, target, truncate=options.truncate,
+                         resume=options.resume, keep_dangling=options.keep_dangling)  # fmt: skip
+
     result.problems = check()
     if _needs_migrate(result) and not options.dry_run and options.migrate(target_name):
         fresh = _has_no_tables(target)
         migrate_target(target.connection.alias)
         if fresh:  # every row in it now was made by its own migrations: replace them
             state.create(_fingerprint(source, plan.fingerprint()), status="migrated")
+        plan = _without_vendor_only(plan, source, target, result)
         result.problems = check()
     if result.errors or options.dry_run:
         result.seconds = time.monotonic() - started
@@ -196,6 +199,14 @@ def _verify_only(plan: Plan, source: Adapter, target: Adapter, options: Options,
     result.verified = not result.mismatches
     result.seconds = time.monotonic() - started
     return result
+
+
+def _without_vendor_only(plan: Plan, source: Adapter, target: Adapter, result: Result) -> Plan:
+    only = vendor_only_tables(plan, source, target)
+    known = {name for name, _ in result.not_copied}
+    result.not_copied += [(name, why) for name, why in only.items() if name not in known]
+    result.not_copied.sort()
+    return plan.without(set(only))
 
 
 def _needs_migrate(result: Result) -> bool:

@@ -146,3 +146,10 @@ class Flag(models.Model):
 
     name = models.CharField(max_length=50, unique=True)
     on = models.BooleanField(default=False)
+
+
+class PostgresOnlyIndex(models.Model):
+    """Its table exists on PostgreSQL only (migration 0004), like Wagtail's search
+    index tables that each database backend builds for itself."""
+
+    document = models.CharField(max_length=100)
