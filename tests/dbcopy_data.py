@@ -67,6 +67,15 @@ def rows(alias: str, model: type) -> list[tuple]:
     return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in values]
 
 
+def present(alias: str, tables: list) -> list:
+    """The tables that this database has (PostgresOnlyIndex exists on PostgreSQL only)."""
+    from django.db import connections
+
+    with connections[alias].cursor() as cursor:
+        names = set(connections[alias].introspection.table_names(cursor))
+    return [t for t in tables if t.name in names]
+
+
 def app_models() -> list[type]:
     from django.apps import apps
 

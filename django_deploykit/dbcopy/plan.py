@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
 from django_deploykit.exceptions import ConfigError
@@ -103,6 +104,21 @@ def _check_labels(labels: Iterable[str], option: str) -> None:
             raise ConfigError(
                 f"{option} {label!r}: no such app or model. Use app_label or app_label.Model."
             ) from exc
+
+
+def check_foreign_keys(labels: Iterable[str], option: str) -> None:
+    """Each label must name a foreign key: app_label.Model.field."""
+    for label in labels:
+        app_label, _, rest = label.partition(".")
+        model_name, _, field_name = rest.partition(".")
+        try:
+            field = apps.get_model(app_label, model_name)._meta.get_field(field_name)
+        except (LookupError, ValueError, FieldDoesNotExist) as exc:
+            raise ConfigError(
+                f"{option} {label!r}: no such field. Use app_label.Model.field."
+            ) from exc
+        if not (field.many_to_one or field.one_to_one) or not field.concrete:
+            raise ConfigError(f"{option} {label!r} is not a foreign key.")
 
 
 def build_plan(include: Sequence[str] = (), exclude: Sequence[str] = ()) -> Plan:

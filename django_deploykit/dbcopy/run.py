@@ -17,7 +17,7 @@ from django_deploykit.dbcopy.backends import Adapter, adapter_for
 from django_deploykit.dbcopy.copy import CopyFailed, copy_plan
 from django_deploykit.dbcopy.endpoints import describe, open_source, resolve, shown
 from django_deploykit.dbcopy.migrate import migrate_target
-from django_deploykit.dbcopy.plan import Plan, build_plan
+from django_deploykit.dbcopy.plan import Plan, build_plan, check_foreign_keys
 from django_deploykit.dbcopy.preflight import not_copied, preflight, vendor_only_tables
 from django_deploykit.dbcopy.progress import Progress
 from django_deploykit.dbcopy.report import Problem, Result, TableResult
@@ -94,6 +94,7 @@ def dbcopy(source_spec: str, target_spec: str, options: Options,
            progress: Progress | None = None) -> Result:  # fmt: skip
     started = time.monotonic()
     plan = build_plan(options.include, options.exclude)  # bad labels fail before connecting
+    check_foreign_keys(options.keep_dangling, "--keep-dangling")
     if not plan.tables:
         raise ConfigError("No model selected: check --models and --exclude.")
     source, target = _open(source_spec, target_spec)
