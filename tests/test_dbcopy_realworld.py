@@ -298,3 +298,29 @@ def test_a_table_only_one_database_has_is_listed_not_refused(source, make_server
     report, _ = dbcopy("--from", target, "--to", source, "--dry-run")
     assert "dbcopy_app_postgresonlyindex" not in {p["table"] for p in report["problems"]}
     assert "dbcopy_app_postgresonlyindex" in {t["table"] for t in report["not_copied"]}
+
+
+@pytest.mark.mariadb
+def test_a_server_error_outside_the_copy_is_one_message(source, make_server_db, untouched):
+    """A hosted database whose user may write rows but not create (temporary) tables,
+    which the pre-flight's probes and the checkpoint need. One message, exit 1."""
+    import os
+
+    from tests.dbcopy_support import forget, register
+
+    untouched(source)
+    target, url = make_server_db("mariadb")
+    name = url.rsplit("/", 1)[1]
+    user = f"dk_rows_{os.getpid()}"
+    sql(target, f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY 'pw'",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {name}.* TO '{user}'@'%'")  # fmt: skip
+    limited = register(url.replace("root@", f"{user}:pw@"), "limited")
+    try:
+        with pytest.raises(CommandError) as exc:
+            call_command("dbcopy", "--from", source, "--to", limited, stdout=StringIO())
+        assert exc.value.returncode == 1
+        assert "A database error stopped dbcopy" in str(exc.value)
+        assert "denied" in str(exc.value) and "Traceback" not in str(exc.value)
+    finally:
+        forget(limited)
+        sql(target, f"DROP USER '{user}'@'%'")

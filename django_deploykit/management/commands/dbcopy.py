@@ -1,7 +1,8 @@
 """manage.py dbcopy: copy every row from one database to another, checked before and after.
 
 Exit codes: 0 copied and verified (or --dry-run / --verify-only found nothing); 1 the
-copy or its verification failed, or a database cannot be reached; 2 usage or
+copy or its verification failed, a database error stopped it, or a database cannot be
+reached; 2 usage or
 configuration error, pre-flight problems, a target that is not empty / holds an
 interrupted copy, or a question that needs a terminal; 130 interrupted (Ctrl-C).
 """
@@ -13,6 +14,7 @@ import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
 from django_deploykit.dbcopy import Options, dbcopy
 from django_deploykit.dbcopy.progress import progress_for
@@ -20,6 +22,19 @@ from django_deploykit.dbcopy.report import Result
 from django_deploykit.exceptions import ConfigError, DeployKitError
 
 INTERRUPTED = 130  # what a shell reports for a command ended by SIGINT
+
+
+def _driver_errors() -> tuple[type[BaseException], ...]:
+    """Django's database errors and the drivers' own (inserts use raw cursors)."""
+    import sqlite3
+
+    errors: list[type[BaseException]] = [DatabaseError, sqlite3.Error]
+    for module, name in (("MySQLdb", "Error"), ("psycopg", "Error")):
+        try:
+            errors.append(getattr(__import__(module), name))
+        except ImportError:
+            continue
+    return tuple(errors)
 
 
 class Command(BaseCommand):
@@ -77,6 +92,16 @@ class Command(BaseCommand):
             raise CommandError(str(exc), returncode=2) from exc
         except DeployKitError as exc:
             raise CommandError(str(exc), returncode=1) from exc
+        except _driver_errors() as exc:
+            # Anything a server can say outside the copy itself (a lost connection, a
+            # missing privilege): one line, and what the target is left as.
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise CommandError(
+                f"A database error stopped dbcopy: {type(exc).__name__}: {reason}. The source "
+                "was only read. If rows were being copied, the target is marked as an "
+                "unfinished copy: rerun with --resume, or --truncate to start over.",
+                returncode=1,
+            ) from exc
         if opts["json"]:
             self.stdout.write(json.dumps(result.as_dict(), indent=2))
         elif opts["verbosity"] or result.errors or result.mismatches:
