@@ -22,14 +22,29 @@ from tests.dockerize_helpers import ROOT, copy_example
 BASE_IMAGE = os.environ.get("DEPLOYKIT_TEST_BASE_IMAGE", "deploykit-ci/python:3.11-slim")
 POSTGRES_IMAGE = os.environ.get("DEPLOYKIT_TEST_POSTGRES_IMAGE", "deploykit-ci/postgres:latest")
 NGINX_IMAGE = os.environ.get("DEPLOYKIT_TEST_NGINX_IMAGE", "deploykit-ci/nginx:latest")
+ECHO_PATH = "/deploykit-test/echo/"
+ECHO_VIEW = f"""
+
+from django.http import HttpResponse  # noqa: E402
+from django.views.decorators.csrf import csrf_exempt  # noqa: E402
+
+
+@csrf_exempt
+def deploykit_test_echo(request):
+    if request.method != "POST":
+        return HttpResponse(status=405)
+    return HttpResponse(b"echo:" + request.body, content_type="text/plain")
+
+
+urlpatterns.append(path("{ECHO_PATH[1:]}", deploykit_test_echo))
+"""
 _TLS = ssl.create_default_context()
 _TLS.check_hostname = False
 _TLS.verify_mode = ssl.CERT_NONE  # a self-signed certificate on loopback
 
 
-def run(
-    argv: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600
-) -> subprocess.CompletedProcess[str]:
+def deploy_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a `manage.py` run in the site (none of the test run's settings)."""
     full = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -39,8 +54,23 @@ def run(
     for name in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "SECRET_KEY", "DEBUG"):
         if env is None or name not in env:
             full.pop(name, None)
+    return full
+
+
+def run(
+    argv: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess[str]:
+    full = deploy_env(env)
+    # No terminal, as under cron or CI: a confirmation can never be answered.
     return subprocess.run(
-        argv, cwd=cwd, env=full, capture_output=True, text=True, timeout=timeout, check=False
+        argv,
+        cwd=cwd,
+        env=full,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -113,13 +143,17 @@ class Site:
             env={"SECRET_KEY": "dockerize-only", "DEBUG": "0"},
         )
         assert result.returncode == 0, result.stdout + result.stderr
+        # A POST endpoint for the request loop (CSRF-exempt: it stands for an API view).
+        with open(site.dir / "example_site" / "urls.py", "a") as urls:
+            urls.write(ECHO_VIEW)
         with open(site.dir / ".env", "a") as dotenv:
             dotenv.write(
                 f"\nCOMPOSE_PROJECT_NAME={project}\nAPP_IMAGE={site.app}:latest\n"
                 f"ALLOWED_HOSTS=localhost,127.0.0.1\nBASE_IMAGE={BASE_IMAGE}\n"
                 f"NGINX_IMAGE={NGINX_IMAGE}\n"
                 # Loopback only, on ports the engine picks.
-                "HTTP_PORT=127.0.0.1:\nHTTPS_PORT=127.0.0.1:\nGUNICORN_WORKERS=1\n"
+                # gunicorn keeps its default worker count (2).
+                "HTTP_PORT=127.0.0.1:\nHTTPS_PORT=127.0.0.1:\n"
                 f"{f'WEB_PORT={web_port}' if web_port else ''}\n{env}\n"
             )
         (site.dir / "certs").mkdir()
@@ -235,35 +269,72 @@ class Site:
 
 
 class RequestLoop(threading.Thread):
-    """GET / over and over on loopback (bounded in count and time), recording every answer."""
+    """GET / and POST to the echo view in turn, on loopback, each on a new connection,
+    at most ``rate`` a second, bounded in count and time; every answer is recorded.
+    """
 
-    def __init__(self, site: Site, max_requests: int = 5000, max_seconds: float = 240) -> None:
+    def __init__(
+        self,
+        site: Site,
+        max_requests: int = 6000,
+        max_seconds: float = 400,
+        timeout: float = 2,
+        rate: float = 20,
+    ) -> None:
         super().__init__(daemon=True)
         self.port = site.port()
         self.max_requests = max_requests
         self.deadline = time.monotonic() + max_seconds
+        self.timeout = timeout
+        self.interval = 1 / rate
         self.stopped = threading.Event()
+        #: Bodies of the answered GETs.
         self.bodies: list[str] = []
+        self.posts = 0
         self.failures: list[str] = []
         #: Seconds of the slowest answered request.
         self.max_latency = 0.0
+        self.started = time.monotonic()
+        self.seconds = 0.0
+
+    @property
+    def count(self) -> int:
+        return len(self.bodies) + self.posts + len(self.failures)
+
+    def _one(self, post: bool) -> None:
+        base = f"https://127.0.0.1:{self.port}"
+        if post:
+            payload = f"n={self.count}".encode()
+            request = urllib.request.Request(
+                base + ECHO_PATH, data=payload, headers={"Host": "localhost"}, method="POST"
+            )
+        else:
+            request = urllib.request.Request(base + "/", headers={"Host": "localhost"})
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(request, context=_TLS, timeout=self.timeout) as response:
+                body = response.read().decode()
+            if post:
+                if body != "echo:" + payload.decode():
+                    self.failures.append(f"POST answered {body[:100]!r}")
+                else:
+                    self.posts += 1
+            else:
+                self.bodies.append(body)
+            self.max_latency = max(self.max_latency, time.monotonic() - started)
+        except (OSError, urllib.error.HTTPError) as exc:
+            self.failures.append(f"{'POST' if post else 'GET'}: {exc!r}"[:200])
 
     def run(self) -> None:
-        request = urllib.request.Request(
-            f"https://127.0.0.1:{self.port}/", headers={"Host": "localhost"}
-        )
         while (
             not self.stopped.is_set()
             and time.monotonic() < self.deadline
-            and len(self.bodies) + len(self.failures) < self.max_requests
+            and self.count < self.max_requests
         ):
             started = time.monotonic()
-            try:
-                with urllib.request.urlopen(request, context=_TLS, timeout=10) as response:
-                    self.bodies.append(response.read().decode())
-                self.max_latency = max(self.max_latency, time.monotonic() - started)
-            except (OSError, urllib.error.HTTPError) as exc:
-                self.failures.append(repr(exc)[:200])
+            self._one(post=self.count % 2 == 1)
+            self.stopped.wait(max(0.0, self.interval - (time.monotonic() - started)))
+        self.seconds = time.monotonic() - self.started
 
     def stop(self) -> RequestLoop:
         self.stopped.set()
@@ -272,3 +343,9 @@ class RequestLoop(threading.Thread):
 
     def saw(self, text: str) -> int:
         return sum(text in body for body in self.bodies)
+
+    def report(self) -> str:
+        return (
+            f"{self.count} requests ({len(self.bodies)} GET, {self.posts} POST answered) in "
+            f"{self.seconds:.0f}s, {len(self.failures)} failed, slowest {self.max_latency:.2f}s"
+        )

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import stat
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +21,14 @@ import pytest
 
 from django_deploykit.deploy.sqlite import validate
 from tests import tiers
-from tests.deploy_site import POSTGRES_IMAGE, RequestLoop, Site, ensure_nginx_image, free_port
+from tests.deploy_site import (
+    POSTGRES_IMAGE,
+    RequestLoop,
+    Site,
+    deploy_env,
+    ensure_nginx_image,
+    free_port,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -46,42 +56,50 @@ def web_versions(site: Site) -> list[str]:
     return [line.split()[2] for line in status.stdout.splitlines() if line.startswith("web ")]
 
 
-def test_code_deploy_swaps_without_a_failed_request_and_rollback_returns(site: Site) -> None:
-    marker = f"release-{uuid.uuid4().hex[:8]}"
-    before = site.get("/")[1]
-    rev = site.commit_change(
-        BASE_HTML, TITLE, f"{{% block title %}}{marker}{{% endblock %}}", marker
-    )
-    loop = RequestLoop(site)
-    loop.start()
-    result = site.deploy("code")
-    loop.stop()
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    for step in ("[1/4] build:", "[2/4] migrate:", "[3/4] switch:", "[4/4] proxies:"):
-        assert step in result.stdout
-    assert not loop.failures, loop.failures[:5]
-    assert loop.saw(marker) and len(loop.bodies) - loop.saw(marker) > 0, "no swap observed"
-    assert len(loop.bodies) >= 20
-    assert marker in site.get("/")[1]
-    assert web_versions(site) == [rev]
+DEPLOYS = 5
 
-    # `deploy rollback` returns to the previous tag explicitly, also without a failed request.
-    loop = RequestLoop(site)
+
+def test_code_deploys_and_a_rollback_drop_no_get_and_no_post(site: Site) -> None:
+    """GETs and POSTs through nginx, 2 s client timeout, gunicorn at 2 workers: each deploy
+    drains the old container out of nginx before stopping it, so not one request fails.
+    """
+    before = site.get("/")[1]
+    loop = RequestLoop(site, timeout=2)
     loop.start()
+    markers, revs = [], []
+    try:
+        for _ in range(DEPLOYS):
+            marker = f"release-{uuid.uuid4().hex[:8]}"
+            revs.append(
+                site.commit_change(
+                    BASE_HTML, TITLE, f"{{% block title %}}{marker}{{% endblock %}}", marker
+                )
+            )
+            result = site.deploy("code")
+            assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+            for step in ("[1/4] build:", "[2/4] migrate:", "[3/4] switch:", "[4/4] proxies:"):
+                assert step in result.stdout
+            assert "nginx drained" in result.stdout, result.stdout
+            assert marker in site.get("/")[1]
+            markers.append(marker)
+        # `deploy rollback` returns to the previous tag, also without a failed request.
+        result = site.deploy("rollback")
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        loop.stop()
+    print(f"{DEPLOYS} deploys and a rollback: {loop.report()}")
+    assert not loop.failures, (loop.report(), loop.failures[:5])
+    assert loop.posts >= 20 and len(loop.bodies) >= 20, loop.report()
+    for marker in markers[:-1]:
+        assert loop.saw(marker), f"{marker} was never served: no swap observed"
+    assert markers[-1] not in site.get("/")[1] and markers[-2] in site.get("/")[1]
+    assert web_versions(site) == [revs[-2]]
+    # ...and a second rollback toggles back to the newest release.
     result = site.deploy("rollback")
-    loop.stop()
     assert result.returncode == 0, result.stdout + result.stderr
-    assert not loop.failures, loop.failures[:5]
-    page = site.get("/")[1]
-    assert marker not in page
-    assert (
-        re.search(r"<title>(.*?)</title>", page)[1] == re.search(r"<title>(.*?)</title>", before)[1]
-    )
-    # ...and a second rollback toggles back to the new release.
-    result = site.deploy("rollback")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert marker in site.get("/")[1]
-    assert web_versions(site) == [rev]
+    assert markers[-1] in site.get("/")[1]
+    assert web_versions(site) == [revs[-1]]
+    assert re.search(r"<title>(.*?)</title>", before)
 
 
 def test_a_broken_image_is_rolled_back_automatically(site: Site) -> None:
@@ -101,7 +119,11 @@ def test_a_broken_image_is_rolled_back_automatically(site: Site) -> None:
     error = result.stderr
     assert "step 'switch'" in error
     assert re.search(rf"container {site.project}-web-\d+", error)
-    assert "never became healthy" in error and "RuntimeError: broken build" in error
+    assert "never became healthy" in error
+    # The real exit code (gunicorn: 3, a worker failed to boot), not the restarted one's 0,
+    # and the first error it logged, however many workers logged after it.
+    assert "its process exited (code 3)" in error, error
+    assert re.search(r"The first error it logged:\n(.*\n){0,6}RuntimeError: broken build", error)
     assert "Rolled back: the previous version is serving" in error
     assert not loop.failures, loop.failures[:5]
     assert web_versions(site) == serving
@@ -146,6 +168,31 @@ def test_db_replaces_the_data_keeps_a_backup_and_restore_brings_it_back(
     assert result.returncode == 0, result.stdout + result.stderr
     assert title in site.get("/")[1]
 
+    # Without a terminal and without --noinput nothing is replaced: the answer is not "yes".
+    for action in (("db", str(local)), ("restore", before_restore), ("full", str(local))):
+        result = site.deploy(*action)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "--noinput" in result.stderr and "no terminal" in result.stderr
+        assert "stopping" not in result.stdout
+    # Only a name from the listing: no path into the volumes, even for a dry run.
+    for bad in ("../app/data/db.sqlite3", "../../etc/passwd", f"{before_restore}/.."):
+        result = site.deploy("restore", bad, "--noinput", "--dry-run")
+        assert result.returncode == 2 and "No backup" in result.stderr, result.stderr
+        assert "Dry run" not in result.stdout
+
+    # A file with migrations of an app the code does not have is refused.
+    foreign = tmp_path / "foreign.sqlite3"
+    foreign.write_bytes(local.read_bytes())
+    with sqlite3.connect(foreign) as conn:
+        conn.execute(
+            "INSERT INTO django_migrations (app, name, applied) "
+            "VALUES ('shop', '0001_initial', '2030-01-01')"
+        )
+    result = site.deploy("db", str(foreign), "--noinput")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "shop.0001_initial" in result.stderr and "apps that" in result.stderr
+    assert "stopping" not in result.stdout
+
     # A file whose migrations are ahead of the deployed code is refused, nothing changes.
     ahead = tmp_path / "ahead.sqlite3"
     ahead.write_bytes(local.read_bytes())
@@ -160,11 +207,36 @@ def test_db_replaces_the_data_keeps_a_backup_and_restore_brings_it_back(
     assert "stopping" not in result.stdout
     assert title in site.get("/")[1]
 
-    # A manual backup, copied to a local directory, is a valid database; retention holds.
-    result = site.deploy("backup", "--keep", "2", "--output", str(tmp_path / "out"))
+    # Two backups at the same moment get two names; neither replaces the other.
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "deploy", "backup", "--keep", "50"],
+            cwd=site.dir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=deploy_env(),
+        )
+        for _ in range(2)
+    ]
+    made = []
+    for proc in runs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, out + err
+        made += re.findall(r"\S+\.sqlite3", out)
+    listing = site.deploy("backup", "--list").stdout
+    assert len(set(made)) == 2 and all(name in listing for name in made), (made, listing)
+
+    # A manual backup, copied to a local directory: a valid database, readable by its owner
+    # only, in a directory only its owner can enter; -v 0 (cron) prints no step line.
+    result = site.deploy("backup", "--keep", "2", "--output", str(tmp_path / "out"), "-v", "0")
     assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == "", result.stdout
     (copy,) = (tmp_path / "out").iterdir()
     assert ("blog", "0001_initial") in validate(copy)
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o700
     names = re.findall(r"^  (\S+)", site.deploy("backup", "--list").stdout, re.M)
     assert len(names) == 2 and copy.name in names
 

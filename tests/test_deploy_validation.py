@@ -92,10 +92,14 @@ def test_migrations_ahead_of_the_code_are_named(tmp_path: Path) -> None:
         tmp_path / "db.sqlite3", [("blog", "9999_from_the_future"), ("gone_app", "0001_initial")]
     )
     applied = validate(path)
-    # An app the code does not have at all is not "ahead" (it may have been removed).
-    assert ahead(applied, known()) == ["blog.9999_from_the_future"]
-    with pytest.raises(ConfigError, match=r"blog\.9999_from_the_future.*deploy code"):
+    # A file to ship: an app the code does not have is refused too (issue #14).
+    assert ahead(applied, known()) == ["blog.9999_from_the_future", "gone_app.0001_initial"]
+    with pytest.raises(ConfigError, match=r"gone_app\.0001_initial.*apps that the deployed code"):
         check_not_ahead("db.sqlite3", applied, known(), "the deployed code")
+    # A backup may predate an app's removal: only the known apps' migrations count.
+    assert ahead(applied, known(), other_apps=False) == ["blog.9999_from_the_future"]
+    with pytest.raises(ConfigError, match=r"blog\.9999_from_the_future.*deploy code"):
+        check_not_ahead("backup", applied, known(), "the deployed code", other_apps=False)
     check_not_ahead("ok", validate(django_db(tmp_path / "ok.sqlite3")), known(), "code")
 
 
@@ -246,5 +250,32 @@ def test_command_keep_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="--keep must be at least 1") as info:
         call_command(
             "deploy", "backup", "--keep", "0", "--project-dir", str(tmp_path), stdout=StringIO()
+        )
+    assert info.value.returncode == 2
+
+
+@pytest.mark.parametrize("action", ["db", "full", "restore"])
+def test_without_a_terminal_replacing_the_database_needs_noinput(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
+    # A pipe that says "y" is no terminal: the answer is not taken (cron, CI, `echo y |`).
+    monkeypatch.setattr("sys.stdin", StringIO("y\n"))
+    args = ["backup-name"] if action == "restore" else [str(django_db(tmp_path / "x.sqlite3"))]
+    with pytest.raises(CommandError, match="no terminal.*--noinput") as info:
+        call_command("deploy", action, *args, "--project-dir", str(tmp_path), stdout=StringIO())
+    assert info.value.returncode == 2
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "nan", "inf"])
+def test_health_timeout_must_be_a_positive_number(tmp_path: Path, value: str) -> None:
+    with pytest.raises(CommandError, match="health-timeout.*above 0") as info:
+        call_command(
+            "deploy",
+            "code",
+            "--health-timeout",
+            value,
+            "--project-dir",
+            str(tmp_path),
+            stdout=StringIO(),
         )
     assert info.value.returncode == 2

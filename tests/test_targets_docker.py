@@ -10,9 +10,11 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import shutil
 import ssl
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -24,6 +26,7 @@ import yaml
 
 from tests import tiers
 from tests.deploy_site import NGINX_IMAGE, ensure_nginx_image
+from tests.dockerize_helpers import ROOT
 from tests.test_dockerize_docker import BASE_IMAGE, docker, free_port, make_project, manage
 
 pytestmark = pytest.mark.docker
@@ -409,9 +412,39 @@ def swarm() -> Iterator[None]:
             docker("swarm", "leave", "--force", check=False)
 
 
-def test_swarm_stack_serves_updates_without_errors_and_rolls_back(site, swarm, tmp_path):
-    project, tag = site["project"], site["tag"]
+def deploy(project: Path, *args: str, env: dict) -> subprocess.CompletedProcess[str]:
+    """`manage.py deploy ARGS --target swarm` in the project, with the stack's variables."""
+    full = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DEBUG": "0",
+        "SECRET_KEY": "dockerize-test",
+        "DOCKER_BUILDKIT": "1",
+        "PATH": "/usr/bin:" + os.environ.get("PATH", ""),
+        **env,
+    }
+    full.pop("DJANGO_SETTINGS_MODULE", None)
+    return subprocess.run(
+        [sys.executable, "manage.py", "deploy", *args, "--target", "swarm"],
+        cwd=project,
+        env=full,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def test_deploy_drives_the_swarm_stack_without_errors_and_undoes_a_broken_one(
+    site, swarm, tmp_path
+):
+    """`deploy --target swarm` on the generated stack.yml: build and tag, the revision's
+    migrate job, a start-first roll under load, status/logs, a broken revision undone,
+    `deploy rollback`; not one failed request.
+    """
+    project = site["project"]
     name = f"dk{uuid.uuid4().hex[:6]}"
+    repo = f"deploykit-test/swarmdeploy-{name}"
     db_image = "deploykit-test/postgres-file:latest"
     build_from(
         POSTGRES_FILE_DOCKERFILE.replace("IMAGE", POSTGRES_IMAGE, 1), db_image, tmp_path / "pg"
@@ -441,6 +474,8 @@ def test_swarm_stack_serves_updates_without_errors_and_rolls_back(site, swarm, t
     )
     https = free_port()
     env = {
+        "APP_IMAGE": f"{repo}:latest",
+        "BASE_IMAGE": BASE_IMAGE,
         "DB_IMAGE": db_image,
         "NGINX_IMAGE": NGINX_IMAGE,
         "HTTP_PORT": str(free_port()),
@@ -448,21 +483,8 @@ def test_swarm_stack_serves_updates_without_errors_and_rolls_back(site, swarm, t
         "TLS_CERT_DIR": str(certs),
         "SWARM_CONFIG_VERSION": name,
     }
-    v2, broken = f"{tag}-v2", f"{tag}-broken"
-
-    def deploy(image: str) -> None:
-        # Detached, then waited for explicitly: a hang shows which task is stuck.
-        stack(
-            "stack",
-            "deploy",
-            "--detach=true",
-            "--resolve-image",
-            "never",
-            "-c",
-            str(project / "swarm/stack.yml"),
-            name,
-            env={**env, "APP_IMAGE": image},
-        )
+    wsgi = project / "example_site" / "wsgi.py"
+    original = wsgi.read_text()
 
     def tasks() -> str:
         states = docker(
@@ -474,71 +496,70 @@ def test_swarm_stack_serves_updates_without_errors_and_rolls_back(site, swarm, t
             "{{.Name}} {{.Image}} {{.CurrentState}} {{.Error}}",
             check=False,
         )
-        logs = ""
-        for role in ("web", "proxy"):
-            out = docker("service", "logs", "--tail", "30", f"{name}_{role}", check=False)
-            logs += f"\n--- {role}\n" + out.stdout[-3000:] + out.stderr[-3000:]
-        return states.stdout + logs
+        return states.stdout
+
+    def ok(result: subprocess.CompletedProcess[str]) -> str:
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:] + tasks()
+        return result.stdout
 
     try:
-        deploy(tag)
-        try:
-            wait_status(https, "/health/ready/", HOST, 120, tls=True)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\n{tasks()}") from None
-        jobs = docker("service", "ps", f"{name}_migrate", "--format", "{{.CurrentState}}").stdout
-        assert "Complete" in jobs, jobs
-        web = service(f"{name}_web")
-        assert web["Spec"]["EndpointSpec"]["Mode"] == "dnsrr"
-        wait_for(
-            lambda: (
-                docker(
-                    "service", "ls", "--filter", f"name={name}_web", "--format", "{{.Replicas}}"
-                ).stdout.strip()
-                == "2/2"
-            ),
-            60,
-            "2/2 web tasks",
-        )
+        # A relative TLS_CERT_DIR counts from swarm/: refused before anything is created.
+        result = deploy(project, "code", "-p", name, env={**env, "TLS_CERT_DIR": "./certs"})
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "do not exist" in result.stderr and "absolute path" in result.stderr
+        assert not docker("network", "ls", "-q", "--filter", f"name={name}_").stdout.strip()
 
-        # A new revision under load: start-first + nginx re-resolving = no failed request.
-        docker("tag", tag, v2)
+        started = time.monotonic()
+        out = ok(deploy(project, "code", "-p", name, "--tag", "v1", env=env))
+        first = time.monotonic() - started
+        assert "[1/2] build:" in out and "[2/2] rollout:" in out and "migrate job complete" in out
+        wait_status(https, "/health/ready/", HOST, 60, tls=True)
+        assert service(f"{name}_web")["Spec"]["EndpointSpec"]["Mode"] == "dnsrr"
+
+        # A new revision under load: migrate job, then start-first, nothing failed.
         with Load(https) as load:
-            deploy(v2)
-            wait_for(
-                lambda: service(f"{name}_web").get("UpdateStatus", {}).get("State") == "completed",
-                200,
-                "the rolling update to complete",
-                2,
-            )
+            started = time.monotonic()
+            out = ok(deploy(project, "code", "-p", name, "--tag", "v2", env=env))
+            second = time.monotonic() - started
             time.sleep(2)
         assert load.failures == [] and load.ok > 50, (load.ok, load.failures[:10], tasks())
+        assert f"{name}_web: 2/2 tasks running v2" in out, out
         migrations = docker("service", "ps", f"{name}_migrate", "--format", "{{.Image}}").stdout
-        assert v2.rsplit(":", 1)[1] in migrations  # the new revision ran its own migrate job
+        assert f"{repo}:v2" in migrations  # the new revision ran its own migrate job
+        print(f"swarm: first deploy {first:.0f}s; v2 {second:.0f}s, {load.ok} requests, 0 failed")
 
-        # A broken revision (its settings cannot be imported): Swarm rolls back by itself
-        # and the old tasks keep serving throughout.
-        build_from(
-            f"FROM {v2}\nENV DJANGO_SETTINGS_MODULE=no_such_settings\n", broken, tmp_path / "broken"
-        )
+        status = ok(deploy(project, "status", "-p", name, env=env))
+        web_row = next(line.split() for line in status.splitlines() if line.startswith("web "))
+        assert web_row[1:4] == ["replicated", "2/2", "v2"], status
+        assert re.search(r"^migrate\s+replicatedjob\s+\d+ complete\s+v2", status, re.M), status
+        logs = ok(deploy(project, "logs", "web", "--tail", "2", "-p", name, env=env))
+        assert "GET /" in logs or "Booting worker" in logs or logs.strip(), logs
+
+        # A broken revision (gunicorn cannot load the app): its tasks never get healthy,
+        # the stack is put back, the cause is shown, and the old tasks serve throughout.
+        wsgi.write_text(original + '\nraise RuntimeError("broken build")\n')
         with Load(https) as load:
-            deploy(broken)
-            state = wait_for(
-                lambda: (
-                    service(f"{name}_web").get("UpdateStatus", {}).get("State")
-                    in ("rollback_completed", "rollback_paused")
-                    and service(f"{name}_web")["UpdateStatus"]["State"]
-                ),
-                200,
-                "the automatic rollback",
-                2,
-            )
-        assert state == "rollback_completed"
+            started = time.monotonic()
+            result = deploy(project, "code", "-p", name, "--tag", "broken", env=env)
+            third = time.monotonic() - started
+        assert result.returncode == 1, result.stdout[-3000:] + result.stderr + tasks()
+        assert "Rolled back: the previous version is serving" in result.stderr, result.stderr
+        assert "RuntimeError: broken build" in result.stderr, result.stderr
         image = service(f"{name}_web")["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
-        assert image.startswith(v2)
+        assert image.startswith(f"{repo}:v2"), image
         assert load.failures == [] and load.ok > 20, (load.ok, load.failures[:10], tasks())
         assert request(https, "/", HOST, tls=True)[0] == 200
+        print(f"swarm: broken deploy undone in {third:.0f}s, {load.ok} requests, 0 failed")
+
+        # `deploy rollback` goes back to v1 under load; again goes forward to v2.
+        wsgi.write_text(original)
+        with Load(https) as load:
+            out = ok(deploy(project, "rollback", "-p", name, env=env))
+        assert load.failures == [] and load.ok > 20, (load.ok, load.failures[:10], tasks())
+        image = service(f"{name}_web")["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+        assert image.startswith(f"{repo}:v1"), (image, out)
     finally:
+        wsgi.write_text(original)
         stack("stack", "rm", name, check=False)
         # Best effort: the swarm fixture leaves the swarm (and its networks) anyway.
         for _ in range(30):
@@ -554,5 +575,5 @@ def test_swarm_stack_serves_updates_without_errors_and_rolls_back(site, swarm, t
             if not volumes or docker("volume", "rm", *volumes, check=False).returncode == 0:
                 break
             time.sleep(1)
-        for image in (v2, broken):
-            docker("rmi", "-f", image, check=False)
+        for tag in ("v1", "v2", "broken"):
+            docker("rmi", "-f", f"{repo}:{tag}", check=False)

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 
 from django_deploykit.conf import conf
-from django_deploykit.deploy import backups, status
+from django_deploykit.deploy import backups, status, swarm
 from django_deploykit.deploy.code import code_steps, reindex_steps, rollback_steps
 from django_deploykit.deploy.database import db_steps, restore_steps
 from django_deploykit.deploy.sqlite import validate
@@ -58,13 +58,19 @@ def _backup_steps(target: Target, keep: int, output: str | None) -> list[Step]:
 
 
 def run(action: str, options: dict[str, Any], out: Any) -> None:
+    health_timeout = options.get("health_timeout")
+    if health_timeout is not None and not 0 < health_timeout < float("inf"):
+        raise ConfigError(
+            f"--health-timeout {health_timeout:g}: give a number of seconds above 0 (how long "
+            "a new container gets to become healthy)."
+        )
     target = Target.from_options(
         Path(options["project_dir"] or ".").resolve(),
         files=options["file"] or [],
         project=options["project_name"],
         env_file=options["env_file"],
         out=out,
-        health_timeout=options.get("health_timeout") or conf.DEPLOY_HEALTH_TIMEOUT,
+        health_timeout=health_timeout or conf.DEPLOY_HEALTH_TIMEOUT,
     )
     keep = conf.BACKUP_KEEP if options.get("keep") is None else options["keep"]
     if keep < 1:
@@ -73,6 +79,9 @@ def run(action: str, options: dict[str, Any], out: Any) -> None:
         # The user's file is checked before anything else is looked at.
         options["database"] = str(validate_argument(options.get("database")))
     target.stack  # noqa: B018 - read the compose file first: its errors come before the engine's
+    if options.get("target") == "swarm":
+        _run_swarm(action, options, target, out)
+        return
     if action == "status":
         for line in status.status_table(target):
             out(line)
@@ -108,6 +117,36 @@ def run(action: str, options: dict[str, Any], out: Any) -> None:
         steps += rollback_steps(target)
     elif action == "reindex":
         steps += reindex_steps(target)
+    execute(steps, out, dry_run=options["dry_run"])
+
+
+#: What `deploy --target swarm` does (the database actions stay with compose for now).
+SWARM_ACTIONS = ("code", "rollback", "status", "logs")
+
+
+def _run_swarm(action: str, options: dict[str, Any], target: Target, out: Any) -> None:
+    if action not in SWARM_ACTIONS:
+        raise ConfigError(
+            f"`deploy {action} --target swarm` is not supported: on a Swarm stack deploy "
+            f"does {', '.join(SWARM_ACTIONS)}. Back up and restore the stack's database with "
+            "its own tools (docs/scaling-out.rst)."
+        )
+    stack = swarm.Swarm.of(target, options.get("project_name"))
+    if action == "status":
+        for line in swarm.status_table(stack):
+            out(line)
+        return
+    if action == "logs":
+        swarm.logs(
+            stack, options.get("service"), follow=options["follow"], tail=options["tail"], out=out
+        )
+        return
+    if action == "code":
+        steps = swarm.code_steps(
+            stack, tag=options.get("tag"), migrate=options.get("migrate", True)
+        )
+    else:
+        steps = swarm.rollback_steps(stack)
     execute(steps, out, dry_run=options["dry_run"])
 
 

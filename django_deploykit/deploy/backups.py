@@ -32,10 +32,13 @@ from django_deploykit.exceptions import ConfigError, DeployKitError
 __all__ = ["applied_on_server", "known_by_code", "list_backups", "make_backup", "prune"]
 
 EXTENSIONS = {"sqlite": ".sqlite3", "mariadb": ".sql.gz", "postgres": ".pgdump"}
+# Names a squashed migration replaces count as known: a database may have them recorded.
 _KNOWN = (
     "import json, django; django.setup(); "
     "from django.db.migrations.loader import MigrationLoader; "
-    "print(json.dumps(sorted(MigrationLoader(None, ignore_no_migrations=True).disk_migrations)))"
+    "disk = MigrationLoader(None, ignore_no_migrations=True).disk_migrations; "
+    "known = set(disk).union(*(m.replaces for m in disk.values())); "
+    "print(json.dumps(sorted(known)))"
 )
 _APPLIED = (
     "import json, django; django.setup(); from django.db import connection; "
@@ -105,21 +108,44 @@ def applied_on_server(target: Target) -> set[tuple[str, str]]:
 
 
 def backup_name(target: Target, reason: str = "") -> str:
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    """``<project>-<UTC time to the microsecond>[-<reason>].<ext>``: names sort by time."""
+    now = time.time()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
     suffix = f"-{reason}" if reason else ""
     return f"{target.project}-{stamp}{suffix}{EXTENSIONS[target.stack.db_vendor]}"
 
 
+#: Tries for a name nobody took (two backups in the same microsecond: a new time).
+_NAME_TRIES = 5
+
+
 def make_backup(target: Target, reason: str = "") -> str | None:
-    """Back up the stack's database into the backups volume; its name (None: no database yet)."""
+    """Back up the stack's database into the backups volume; its name (None: no database yet).
+
+    A backup never replaces another: the file is published under its name only if
+    that name is free, else it gets a new time.
+    """
+    for _ in range(_NAME_TRIES):
+        name = _make_backup(target, backup_name(target, reason))
+        if name != "":
+            return name
+    raise DeployKitError(
+        f"Could not find a free backup name after {_NAME_TRIES} tries: is another backup "
+        "running right now? Try again."
+    )
+
+
+def _make_backup(target: Target, name: str) -> str | None:
+    """The backup's name; None: no database yet; "": the name was taken."""
     vendor = target.stack.db_vendor
-    name = backup_name(target, reason)
     helper = Helper(target)
     if vendor == "sqlite":
         result = helper.run("backup", target.stack.sqlite_path, BACKUP_DIR, name)
         if "skipped" in result:
             target.out(f"      no database yet ({result['skipped']}): nothing to back up")
             return None
+        if "exists" in result:
+            return ""
         target.out(f"      {name} ({result['size']} bytes)")
         return name
     if vendor not in _DUMP:
@@ -132,10 +158,25 @@ def make_backup(target: Target, reason: str = "") -> str | None:
             _compose_exec(target, "db", _DUMP[vendor], stdout=f)
         meta = Path(tmp) / f"{name}.json"
         meta.write_text(json.dumps({"applied": applied, "vendor": vendor}))
-        helper.upload(dump, f"{BACKUP_DIR}/{name}")
-        helper.upload(meta, f"{BACKUP_DIR}/{name}.json")
+        # The sidecar first: a published backup always has its list of migrations.
+        for local in (meta, dump):
+            helper.upload(local, f"{BACKUP_DIR}/{local.name}.part")
+            published = helper.run(
+                "publish", f"{BACKUP_DIR}/{local.name}.part", f"{BACKUP_DIR}/{local.name}"
+            )
+            if "exists" in published:
+                return ""
         target.out(f"      {name} ({dump.stat().st_size} bytes)")
     return name
+
+
+def check_name(target: Target, name: str) -> None:
+    """Only a name from the listing: no path, no other project's file (before any change)."""
+    if name not in {e["name"] for e in list_backups(target)}:
+        raise ConfigError(
+            f"No backup {name!r} of {target.project}: give a name exactly as "
+            "`manage.py deploy backup --list` shows it (no path)."
+        )
 
 
 def restore_server_db(target: Target, name: str) -> None:
@@ -181,7 +222,17 @@ def prune(target: Target, keep: int) -> list[str]:
 
 
 def download(target: Target, name: str, directory: Path) -> Path:
-    return Helper(target).download(f"{BACKUP_DIR}/{name}", directory)
+    """Copy a backup to a local ``directory``: a 0600 file (it holds password hashes and
+    sessions); a directory made for it is 0700. An existing file is never replaced.
+    """
+    if not directory.exists():
+        directory.mkdir(mode=0o700, parents=True)
+    elif directory.stat().st_mode & 0o077:
+        target.out(
+            f"warning: {directory} can be read by other users: backups hold password hashes "
+            f"and sessions (`chmod 700 {directory}`)"
+        )
+    return Helper(target).download(f"{BACKUP_DIR}/{name}", directory, private=True)
 
 
 def _compose_exec(

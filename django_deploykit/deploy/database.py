@@ -47,7 +47,10 @@ def _replace(target: Target, swap: Callable[[], None], what: str, keep: int, rea
 
     def run() -> None:
         if services:
-            target.out(f"      stopping {', '.join(services)}")
+            target.out(
+                f"      stopping {', '.join(services)}: the site answers 502 until web is "
+                "back (a few seconds)"
+            )
             target.compose.run("stop", *services)
         name = None
         swapped = False
@@ -102,7 +105,8 @@ def _replace(target: Target, swap: Callable[[], None], what: str, keep: int, rea
 
     return Step(
         "database",
-        f"stop {', '.join(services) or 'nothing (not running)'}, back up "
+        f"stop {', '.join(services) or 'nothing (not running)'} (the site is down for a few "
+        "seconds), back up "
         f"the server's database (keep {keep}), {what}, migrate, start and wait "
         "healthy (the backup is put back if anything fails)",
         run,
@@ -204,11 +208,13 @@ def db_steps(target: Target, file: Path, *, keep: int, reindex: bool = True) -> 
 
 
 def restore_steps(target: Target, name: str, *, keep: int, reindex: bool = True) -> list[Step]:
+    backups.check_name(target, name)
     check_not_ahead(
         f"Backup {name}",
         backups.backup_schema(target, name),
         backups.known_by_code(target),
         f"the code deployed on {engine_name()}",
+        other_apps=False,  # a backup may predate an app's removal
     )
 
     def swap() -> None:

@@ -8,6 +8,7 @@ to the data directory's owner), with no network.
 from __future__ import annotations
 
 import json
+import os
 import tarfile
 import tempfile
 from pathlib import Path
@@ -100,8 +101,10 @@ class Helper:
         finally:
             container.remove(force=True)
 
-    def download(self, path: str, directory: Path) -> Path:
-        """Copy ``path`` out of the volumes into the local ``directory``."""
+    def download(self, path: str, directory: Path, *, private: bool = False) -> Path:
+        """Copy ``path`` out of the volumes into the local ``directory``; ``private``: a new
+        0600 file (an existing one is an error, never replaced).
+        """
         container = self._create(["list", BACKUP_DIR])
         try:
             stream, _ = container.get_archive(path)
@@ -117,7 +120,14 @@ class Helper:
                     dest = directory / Path(member.name).name
                     source = tar.extractfile(member)
                     assert source is not None
-                    with open(dest, "wb") as f:
+                    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if private else os.O_TRUNC)
+                    try:
+                        fd = os.open(dest, flags, 0o600)
+                    except FileExistsError:
+                        raise ConfigError(
+                            f"{dest} exists already: it is kept; copy to another directory."
+                        ) from None
+                    with os.fdopen(fd, "wb") as f:
                         while chunk := source.read(1 << 20):
                             f.write(chunk)
             return dest

@@ -43,8 +43,20 @@ def _fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
-def _snapshot(src: str, dest: str) -> None:
-    """A consistent copy of a live database (SQLite's online backup API), then rename."""
+def _publish(tmp: str, dest: str) -> bool:
+    """Give ``tmp`` the name ``dest`` unless that name exists (a backup is never replaced)."""
+    try:
+        os.link(tmp, dest)
+    except FileExistsError:
+        return False
+    finally:
+        os.remove(tmp)
+    _fsync_dir(os.path.dirname(dest))
+    return True
+
+
+def _snapshot(src: str, dest: str) -> bool:
+    """A consistent copy of a live database (SQLite's online backup API), then publish."""
     tmp = dest + ".part"
     source = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
     target = sqlite3.connect(tmp)
@@ -53,8 +65,8 @@ def _snapshot(src: str, dest: str) -> None:
     finally:
         target.close()
         source.close()
-    os.replace(tmp, dest)
-    _fsync_dir(os.path.dirname(dest))
+    os.chmod(tmp, 0o600)
+    return _publish(tmp, dest)
 
 
 def inspect(path: str) -> dict:
@@ -66,9 +78,16 @@ def inspect(path: str) -> dict:
 def backup(db: str, directory: str, name: str) -> dict:
     if not os.path.exists(db):
         return {"skipped": f"{db} does not exist"}
-    os.makedirs(directory, exist_ok=True)
-    _snapshot(db, os.path.join(directory, name))
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    if not _snapshot(db, os.path.join(directory, name)):
+        return {"exists": name}
     return {"name": name, "size": os.path.getsize(os.path.join(directory, name))}
+
+
+def publish(tmp: str, dest: str) -> dict:
+    """An uploaded dump (``tmp``) becomes the backup ``dest``, never replacing one."""
+    os.chmod(tmp, 0o600)
+    return {"name": dest} if _publish(tmp, dest) else {"exists": dest}
 
 
 def listing(directory: str) -> dict:
@@ -126,6 +145,7 @@ OPS: dict[str, Callable[..., Any]] = {
     "remove": remove,
     "inspect": inspect,
     "backup": backup,
+    "publish": publish,
     "list": listing,
     "prune": prune,
     "swap": swap,

@@ -1,21 +1,26 @@
 """Replace the app containers one at a time, waiting for each to be healthy; roll back if not.
 
 Start-first: compose scales the service up by one (the new container runs the
-image the moving tag now names), the new container must become healthy, proxies
-(nginx) are reloaded so they see it, then one old container is stopped
-gracefully (gunicorn finishes its requests) and removed, and proxies are
-reloaded again. Repeat per old container. A service that publishes a fixed host
-port cannot have two containers, and beat must never run twice: those are
-replaced stop-first, with a short gap (said so in the output).
+image the moving tag now names), the new container must become healthy, then
+nginx is told to send requests only to the containers that stay (``proxies``)
+and its old workers finish the requests they hold; only then is the old
+container stopped gracefully (gunicorn finishes whatever it still has) and
+removed. Repeat per old container; at the end nginx resolves ``web`` again.
+A service that publishes a fixed host port cannot have two containers, and beat
+must never run twice: those are replaced stop-first, with a short gap (said so
+in the output).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import time
 from typing import Any
 
 from docker.errors import APIError, NotFound
 
+from django_deploykit.deploy import proxies
 from django_deploykit.deploy.images import revision_of, tag_image
 from django_deploykit.deploy.steps import StepFailed
 from django_deploykit.deploy.target import Target
@@ -24,6 +29,8 @@ __all__ = ["Unhealthy", "check", "reload_proxies", "roll", "switch", "wait_healt
 
 STOP_TIMEOUT = 30
 _STOP_FIRST = {"beat"}
+#: The services nginx proxies to.
+PROXIED = {"web"}
 
 
 class Unhealthy(StepFailed):
@@ -41,10 +48,10 @@ def wait_healthy(container: Any, timeout: float) -> tuple[bool, str]:
             return False, "it was removed"
         state = container.attrs.get("State", {})
         if state.get("Status") in ("exited", "dead") or container.attrs.get("RestartCount", 0):
-            return (
-                False,
-                f"its process exited (code {state.get('ExitCode')}) and it keeps restarting",
-            )
+            # A restarted container's State says 0 again: the engine's events keep the code.
+            code = _exit_code(container) if container.attrs.get("RestartCount", 0) else None
+            code = state.get("ExitCode") if code is None else code
+            return False, f"its process exited (code {code}) and it keeps restarting"
         health = state.get("Health")
         if health is None:
             # No healthcheck: the best available sign is staying up for a few seconds.
@@ -61,18 +68,47 @@ def wait_healthy(container: Any, timeout: float) -> tuple[bool, str]:
         time.sleep(0.5)
 
 
+def _exit_code(container: Any) -> int | None:
+    """The exit code of the container's first exit (from the engine's ``die`` events)."""
+    created = container.attrs.get("Created", "")
+    try:
+        since = dt.datetime.fromisoformat(created[:19]).replace(tzinfo=dt.timezone.utc)
+        events = container.client.events(
+            since=int(since.timestamp()),
+            until=int(time.time()) + 1,
+            filters={"container": container.id, "event": "die"},
+            decode=True,
+        )
+        for event in events:
+            return int(event["Actor"]["Attributes"]["exitCode"])
+    except (APIError, KeyError, ValueError):
+        pass
+    return None
+
+
+#: The line that ends a Python traceback (``RuntimeError: boom``).
+_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)\b")
+#: A line a server logged as an error (gunicorn: ``[ERROR]``).
+_LOGGED = re.compile(r"\[(?:ERROR|CRITICAL)\]|\b(?:ERROR|CRITICAL|FATAL)\b")
+
+
+def first_error(logs: str, context: int = 6) -> str:
+    """The first exception in ``logs`` with the traceback lines above it; else the first
+    line logged as an error; else "".
+    """
+    lines = logs.splitlines()
+    for i, line in enumerate(lines):
+        if _EXCEPTION.match(line):
+            start = i
+            while start > 0 and i - start < context and lines[start - 1].startswith(" "):
+                start -= 1
+            return "\n".join(lines[start : i + 1])
+    return next((line for line in lines if _LOGGED.search(line)), "")
+
+
 def reload_proxies(target: Target) -> None:
     """Make nginx re-resolve ``web`` (its upstream is resolved when the config loads)."""
-    for service in target.stack.proxies:
-        image = str(target.stack.services[service].get("image", ""))
-        if "nginx" not in image:
-            continue
-        for container in target.containers(service):
-            code, output = target.exec(container, ["nginx", "-s", "reload"], stream=False)
-            if code != 0:
-                target.out(f"      warning: reloading {container.name} failed: {output[-200:]}")
-        # nginx starts new workers with the new addresses; give them a moment.
-        time.sleep(0.5)
+    proxies.reload_all(target)
 
 
 def _up(target: Target, service: str, count: int) -> list[Any]:
@@ -97,14 +133,18 @@ def check(target: Target, service: str, new: list[Any]) -> None:
         ok, why = wait_healthy(container, target.health_timeout)
         if not ok:
             try:
-                logs = container.logs(tail=15).decode("utf-8", "replace").rstrip()
+                logs = container.logs().decode("utf-8", "replace")
             except (APIError, NotFound):
                 logs = ""
+            error = first_error(logs)
+            last = "\n".join(logs.rstrip().splitlines()[-10:])
+            shown = f"The first error it logged:\n{error}\n" if error else ""
+            if last and last not in shown:
+                shown += f"Its last log lines:\n{last}\n"
             raise Unhealthy(
                 f"the new {service} container never became healthy: {why}.",
                 container=container.name,
-                hint=(f"Its last log lines:\n{logs}\n" if logs else "")
-                + "Fix the cause, commit, and deploy again.",
+                hint=shown + "Fix the cause, commit, and deploy again.",
             )
         target.out(f"      {container.name}: {why}")
 
@@ -133,10 +173,20 @@ def roll(target: Target, service: str) -> None:
             continue
         new = _up(target, service, count + 1)
         check(target, service, new)
-        reload_proxies(target)
+        if service in PROXIED:
+            staying = [c for c in target.containers(service) if c.id != container.id]
+            if proxies.drain_to(target, staying):
+                target.out(f"      nginx drained {container.name}: it takes no new request")
+            else:
+                target.out(
+                    "      warning: the nginx config predates draining (no include of "
+                    f"{proxies.LIVE_DIR}): re-run `manage.py dockerize --nginx` so that "
+                    "no request is dropped while a container stops"
+                )
         target.out(f"      stopping {container.name} (it finishes its requests first)")
         _remove(container)
-        reload_proxies(target)
+        if service in PROXIED:
+            proxies.drain_to(target, None)
 
 
 def switch(target: Target, new_image: Any, old_image: Any | None) -> None:
@@ -177,10 +227,13 @@ def _restore(target: Target, service: str, original: set[str], old_image: Any) -
     current = target.containers(service, all=True)
     kept = [c for c in current if c.id in original and c.status == "running"]
     if kept and all(c.image.id == old_image.id for c in kept):
+        if service in PROXIED:
+            proxies.drain_to(target, kept)  # the new ones leave nginx before they stop
         for c in current:
             if c.id not in original:
                 _remove(c, timeout=10)
-        reload_proxies(target)
+        if service in PROXIED:
+            proxies.drain_to(target, None)
         return
     for c in current:
         if c.id not in original and c.status != "running":

@@ -54,23 +54,39 @@ def validate(path: Path) -> set[Migration]:
         raise ConfigError(f"{path} cannot be read as an SQLite database ({exc}).") from None
 
 
-def ahead(applied: Iterable[Migration], known: Iterable[Migration]) -> list[str]:
-    """Applied migrations of apps the code has, that the code does not have."""
+def ahead(
+    applied: Iterable[Migration], known: Iterable[Migration], *, other_apps: bool = True
+) -> list[str]:
+    """Applied migrations the code does not have; with ``other_apps=False``, only those
+    of apps the code has (a backup may predate an app's removal).
+    """
     known = set(known)
     apps = {app for app, _ in known}
-    return sorted(f"{a}.{n}" for a, n in set(applied) - known if a in apps)
+    return sorted(f"{a}.{n}" for a, n in set(applied) - known if other_apps or a in apps)
 
 
 def check_not_ahead(
-    what: str, applied: Iterable[Migration], known: Iterable[Migration], code: str
+    what: str,
+    applied: Iterable[Migration],
+    known: Iterable[Migration],
+    code: str,
+    *,
+    other_apps: bool = True,
 ) -> None:
-    extra = ahead(applied, known)
+    extra = ahead(applied, known, other_apps=other_apps)
     if extra:
+        apps = {app for app, _ in known}
+        foreign = sorted({m.split(".", 1)[0] for m in extra} - apps)
         shown = ", ".join(extra[:8]) + (f" and {len(extra) - 8} more" if len(extra) > 8 else "")
+        why = (
+            f"It has apps that {code} does not have ({', '.join(foreign)}): is it the "
+            "database of another project, or of code not deployed yet? If so, "
+            if foreign
+            else "Its schema is newer than the code; "
+        )
         raise ConfigError(
-            f"{what} has migrations that {code} does not have: {shown}. Its schema is newer "
-            "than the code; deploy the code that has these migrations first "
-            "(`manage.py deploy code`, or `deploy full`)."
+            f"{what} has migrations that {code} does not have: {shown}. {why}deploy the "
+            "code that has these migrations first (`manage.py deploy code`, or `deploy full`)."
         )
 
 

@@ -46,6 +46,10 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force-color", action="store_true", default=quiet, help=quiet)
 
 
+#: The actions that replace the server's database.
+REPLACING = ("db", "full", "restore")
+
+
 class Command(BaseCommand):
     help = "Deploy and operate the dockerized project on the Docker engine in DOCKER_HOST."
     requires_system_checks: list[str] = []
@@ -60,6 +64,13 @@ class Command(BaseCommand):
             p.add_argument("--env-file", help="env file compose reads (default: .env)")
             p.add_argument("--dry-run", action="store_true", help="print the plan only")
             p.add_argument(
+                "--target",
+                choices=["compose", "swarm"],
+                default="compose",
+                help="compose (one host, default) or swarm: the stack in swarm/stack.yml, "
+                "named by -p (code, rollback, status, logs)",
+            )
+            p.add_argument(
                 "-v",
                 "--verbosity",
                 type=int,
@@ -71,7 +82,7 @@ class Command(BaseCommand):
             p.add_argument(
                 "--health-timeout",
                 type=float,
-                help="seconds a new container gets to become healthy",
+                help="seconds a new container gets to become healthy (more than 0)",
             )
             p.add_argument("--keep", type=int, help="backups to keep (DEPLOYKIT_BACKUP_KEEP)")
             if action in ("code", "full"):
@@ -113,22 +124,13 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         def out(line: str) -> None:
-            if options["verbosity"] > 0 or line.startswith(("warning", "Dry run", "  ")):
+            # -v 0 (cron): errors only, and what was asked for (status, logs, lists, plans).
+            if options["verbosity"] > 0 or not line.startswith(("[", "      ")):
                 self.stdout.write(line)
 
         action = options["action"]
-        if (
-            action in ("db", "full", "restore")
-            and options.get("interactive", True)
-            and not options["dry_run"]
-            and sys.stdin.isatty()
-        ):
-            answer = input(
-                f"`deploy {action}` replaces the server's database (a backup is "
-                "kept). Continue? [y/N] "
-            )
-            if answer.strip().lower() not in ("y", "yes"):
-                raise CommandError("Cancelled; nothing changed.", returncode=2)
+        if action in REPLACING and options.get("interactive", True) and not options["dry_run"]:
+            self._confirm(action)
         try:
             run(action, options, out)
         except KeyboardInterrupt:
@@ -140,3 +142,19 @@ class Command(BaseCommand):
             raise CommandError(str(exc), returncode=exc.returncode) from exc
         except DeployKitError as exc:
             raise CommandError(str(exc), returncode=1) from exc
+
+    def _confirm(self, action: str) -> None:
+        if not sys.stdin.isatty():
+            # No one can answer: never take silence (or a pipe) for consent.
+            raise CommandError(
+                f"`deploy {action}` replaces the server's database and needs a yes: there is "
+                "no terminal to ask on. Run it in a terminal, or add --noinput to go ahead "
+                "without asking (a backup is kept).",
+                returncode=2,
+            )
+        answer = input(
+            f"`deploy {action}` replaces the server's database (a backup is kept; the site "
+            "answers 502 for a few seconds while web restarts). Continue? [y/N] "
+        )
+        if answer.strip().lower() not in ("y", "yes"):
+            raise CommandError("Cancelled; nothing changed.", returncode=2)
