@@ -6,7 +6,8 @@ what the site's visitors see during a deploy.
 
 A copy of the example project is dockerized with nginx (SQLite on a volume), deployed
 once, then changed (one template line) and deployed ``--runs`` times while a request
-loop hits the site through nginx on loopback; then a rollback, a database shipment, a
+loop sends GETs and POSTs through nginx on loopback (2 s client timeout, at most 20 a
+second); then a rollback, a database shipment, a
 backup and a restore are timed. Everything is removed at the end. Goal: no failed
 request during a deploy or a rollback.
 """
@@ -69,7 +70,7 @@ def main() -> None:
                 loop.stop()
                 totals.append(total)
                 switches.append(steps(output).get("switch", 0.0))
-                served.append(len(loop.bodies))
+                served.append(len(loop.bodies) + loop.posts)
                 failed.append(len(loop.failures))
                 latencies.append(loop.max_latency)
             print(
@@ -89,7 +90,7 @@ def main() -> None:
             rollback, _ = timed(site, "rollback")
             loop.stop()
             print(
-                f"rollback: {rollback:.1f} s, {len(loop.bodies)} requests served, "
+                f"rollback: {rollback:.1f} s, {len(loop.bodies) + loop.posts} requests served, "
                 f"{len(loop.failures)} failed (goal: 0)"
             )
             env = {

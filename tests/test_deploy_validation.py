@@ -279,3 +279,25 @@ def test_health_timeout_must_be_a_positive_number(tmp_path: Path, value: str) ->
             stdout=StringIO(),
         )
     assert info.value.returncode == 2
+
+
+def test_swarm_target_refuses_what_it_does_not_do_and_a_missing_stack_file(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: x:latest\n")
+    for argv, message in (
+        (["restore", "x", "--noinput"], "not supported"),
+        (["reindex"], "not supported"),
+        (["status"], "No swarm/stack.yml.*dockerize --target swarm"),
+    ):
+        with pytest.raises(CommandError, match=message) as info:
+            call_command(
+                "deploy",
+                *argv,
+                "--target",
+                "swarm",
+                "--project-dir",
+                str(tmp_path),
+                stdout=StringIO(),
+            )
+        assert info.value.returncode == 2

@@ -80,7 +80,7 @@ def run(action: str, options: dict[str, Any], out: Any) -> None:
         options["database"] = str(validate_argument(options.get("database")))
     target.stack  # noqa: B018 - read the compose file first: its errors come before the engine's
     if options.get("target") == "swarm":
-        _run_swarm(action, options, target, out)
+        _run_swarm(action, {**options, "keep_resolved": keep}, target, out)
         return
     if action == "status":
         for line in status.status_table(target):
@@ -121,15 +121,15 @@ def run(action: str, options: dict[str, Any], out: Any) -> None:
 
 
 #: What `deploy --target swarm` does (the database actions stay with compose for now).
-SWARM_ACTIONS = ("code", "rollback", "status", "logs")
+SWARM_ACTIONS = ("code", "rollback", "backup", "status", "logs")
 
 
 def _run_swarm(action: str, options: dict[str, Any], target: Target, out: Any) -> None:
     if action not in SWARM_ACTIONS:
         raise ConfigError(
             f"`deploy {action} --target swarm` is not supported: on a Swarm stack deploy "
-            f"does {', '.join(SWARM_ACTIONS)}. Back up and restore the stack's database with "
-            "its own tools (docs/scaling-out.rst)."
+            f"does {', '.join(SWARM_ACTIONS)}. Restore the stack's database with its own "
+            "tools (docs/scaling-out.rst)."
         )
     stack = swarm.Swarm.of(target, options.get("project_name"))
     if action == "status":
@@ -141,7 +141,15 @@ def _run_swarm(action: str, options: dict[str, Any], target: Target, out: Any) -
             stack, options.get("service"), follow=options["follow"], tail=options["tail"], out=out
         )
         return
-    if action == "code":
+    if action == "backup":
+        if options.get("list"):
+            raise ConfigError(
+                "--list: a Swarm stack's backups are the files in the --output directory."
+            )
+        steps = swarm.backup_steps(
+            stack, keep=options["keep_resolved"], output=options.get("output")
+        )
+    elif action == "code":
         steps = swarm.code_steps(
             stack, tag=options.get("tag"), migrate=options.get("migrate", True)
         )

@@ -10,13 +10,15 @@ files the stack reads exist (before anything is created), deploy, wait for the
 revision's migrate job, wait until every app service has converged, report, and
 undo (``docker service rollback``) what did not.
 
-``deploy rollback`` is ``docker service rollback`` of the app services (Swarm
-keeps the spec before the last update: running it again goes forward again).
+``deploy rollback`` updates the app services to ``<repo>:previous`` (the image
+that ran before the last deploy, tagged on the engine as on one host; Swarm's own
+``service rollback`` cannot be used twice): running it again goes forward again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import os
 import re
 import shutil
@@ -35,7 +37,7 @@ from django_deploykit.deploy.steps import RecoveryFailed, Step, StepFailed
 from django_deploykit.deploy.target import Target, engine_name
 from django_deploykit.exceptions import ConfigError, ServiceUnavailable
 
-__all__ = ["Swarm", "code_steps", "logs", "rollback_steps", "status_table"]
+__all__ = ["Swarm", "backup_steps", "code_steps", "logs", "rollback_steps", "status_table"]
 
 STACK_FILE = "swarm/stack.yml"
 APP_ROLES = ("web", "worker", "beat")
@@ -177,25 +179,40 @@ def check_files(swarm: Swarm, env: dict[str, str]) -> None:
 
 
 def _task_failure(swarm: Swarm, role: str, image: str) -> str:
-    """Why the newest task of ``role`` on ``image`` failed: state, exit code, first error."""
-    failed = [
+    """Why the tasks of ``role`` on ``image`` failed: state, exit code, first logged error."""
+    ended = [
         t
-        for t in swarm.tasks(role)
+        for t in reversed(swarm.tasks(role))
         if _image_of_task(t) == image and t["Status"]["State"] in ("failed", "rejected", "shutdown")
     ]
-    if not failed:
+    if not ended:
         return ""
-    task = failed[-1]
-    status = task["Status"]
+    # A task that failed says more than one Swarm shut down while rolling back.
+    ended.sort(key=lambda t: t["Status"]["State"] == "shutdown")
+    status = ended[0]["Status"]
     code = status.get("ContainerStatus", {}).get("ExitCode")
-    text = f"task {task['ID'][:12]}: {status['State']}"
+    text = f"task {ended[0]['ID'][:12]}: {status['State']}"
     if status.get("Err"):
         text += f" ({status['Err']})"
     if code not in (None, 0):
         text += f", its process exited with code {code}"
+    for task in ended:
+        error = first_error(_task_logs(swarm, task))
+        if error:
+            return f"{text}\nThe first error it logged:\n{error}"
+    return text
+
+
+def _task_logs(swarm: Swarm, task: dict[str, Any]) -> str:
+    """The task's container's logs (on this node), else what `docker service logs` has."""
+    container = task["Status"].get("ContainerStatus", {}).get("ContainerID")
+    if container:
+        try:
+            return swarm.target.client.containers.get(container).logs().decode("utf-8", "replace")
+        except Exception:  # noqa: BLE001 - on another node, or already removed
+            pass
     logs = swarm.run("service", "logs", "--raw", "--no-trunc", task["ID"], check=False)
-    error = first_error(logs.stdout + logs.stderr)
-    return text + (f"\nThe first error it logged:\n{error}" if error else "")
+    return logs.stdout + logs.stderr
 
 
 def _image_of_task(task: dict[str, Any]) -> str:
@@ -247,9 +264,7 @@ def _since(stamp: str) -> float:
     return when.timestamp()
 
 
-def _converged(
-    swarm: Swarm, role: str, image: str, started: float, rollback: bool = False
-) -> tuple[str, str]:
+def _converged(swarm: Swarm, role: str, image: str, started: float) -> tuple[str, str]:
     """("ok" | "wait" | "rolled back" | "paused", detail) for one app service; an update
     status from before ``started`` (an earlier deploy's) does not count.
     """
@@ -257,7 +272,7 @@ def _converged(
     update = service.get("UpdateStatus") or {}
     fresh = _since(update.get("StartedAt", "")) >= started - 2
     state = update.get("State", "") if fresh else ""
-    if state == "rollback_completed" and not rollback:
+    if state == "rollback_completed":
         return "rolled back", (service.get("UpdateStatus") or {}).get("Message", "")
     if state in ("paused", "rollback_paused"):
         return "paused", (service.get("UpdateStatus") or {}).get("Message", "")
@@ -303,12 +318,7 @@ def _undo(swarm: Swarm, roles: list[str], why: str) -> None:
 
 
 def _wait_all(
-    swarm: Swarm,
-    roles: list[str],
-    image: str,
-    before: dict[str, str],
-    started: float,
-    rollback: bool = False,
+    swarm: Swarm, roles: list[str], image: str, before: dict[str, str], started: float
 ) -> None:
     deadlines = {
         r: time.monotonic() + _deadline(swarm.service(r), swarm.target.health_timeout)
@@ -317,7 +327,7 @@ def _wait_all(
     pending = list(roles)
     while pending:
         for role in list(pending):
-            state, detail = _converged(swarm, role, image, started, rollback)
+            state, detail = _converged(swarm, role, image, started)
             if state == "ok":
                 swarm.out(f"      {swarm.name}_{role}: {detail}")
                 pending.remove(role)
@@ -422,6 +432,7 @@ def code_steps(swarm: Swarm, *, tag: str | None, migrate: bool) -> list[Step]:
                 raise
             swarm.out("      migrate job complete")
         _wait_all(swarm, roles, image, state["before"], started)
+        _record_previous(swarm, state["before"].get("web"), image)
 
     return [
         Step(
@@ -441,35 +452,57 @@ def code_steps(swarm: Swarm, *, tag: str | None, migrate: bool) -> list[Step]:
     ]
 
 
+def _record_previous(swarm: Swarm, before: str | None, now: str) -> None:
+    """Tag what ran before as ``<repo>:previous`` (on this engine, as on one host)."""
+    if not before or before == now:
+        return
+    image = images.image_or_none(swarm.target, before)
+    if image is None:
+        swarm.out(f"warning: {before} is not on {engine_name()}: `deploy rollback` cannot use it")
+        return
+    images.tag_image(image, images.previous_tag(swarm.target))
+
+
 def rollback_steps(swarm: Swarm) -> list[Step]:
+    """Back to ``<repo>:previous`` (Swarm forgets a service's previous spec once it rolled
+    back, so deploy keeps its own record, as on one host); again goes forward again.
+    """
+    target = swarm.target
     roles = swarm.app_roles()
     if not roles:
         raise ConfigError(f"No stack {swarm.name!r} on {engine_name()}: deploy it first.")
-    web = swarm.service("web" if "web" in roles else roles[0])
-    previous = web.get("PreviousSpec")
+    previous = images.image_or_none(target, images.previous_tag(target))
     if previous is None:
         raise ConfigError(
-            f"No previous version of {swarm.name} is recorded on {engine_name()}: there is "
-            "nothing to roll back to."
+            f"No previous deploy of {swarm.name} is recorded on {engine_name()} (no image "
+            f"{images.previous_tag(target)}): there is nothing to roll back to. Deploy a known "
+            "good revision with `deploy code --target swarm` instead."
         )
-    if (web.get("UpdateStatus") or {}).get("State") == "rollback_completed":
-        raise ConfigError(
-            f"The last deploy of {swarm.name} was already rolled back (the previous version "
-            f"is serving: {_tag(_image(web))})."
-        )
-    target_image = str(previous["TaskTemplate"]["ContainerSpec"]["Image"]).split("@", 1)[0]
+    ref = f"{target.stack.image_repo}:{images.revision_of(target, previous)}"
     before = {r: _image(swarm.service(r)) for r in roles}
+    if before.get("web", before[roles[0]]) == ref:
+        raise ConfigError(f"The stack already runs the previous version ({_tag(ref)}).")
+    registry = _is_registry(target.stack.image_repo)
 
     def run() -> None:
         started = time.time()
         for role in roles:
-            swarm.run("service", "rollback", "--detach", f"{swarm.name}_{role}")
-        _wait_all(swarm, roles, target_image, before, started, rollback=True)
+            swarm.run(
+                "service",
+                "update",
+                "--detach",
+                "--image",
+                ref,
+                *(["--with-registry-auth"] if registry else ["--no-resolve-image"]),
+                f"{swarm.name}_{role}",
+            )
+        _wait_all(swarm, roles, ref, before, started)
+        _record_previous(swarm, before.get("web"), ref)
 
     return [
         Step(
             "rollback",
-            f"docker service rollback {', '.join(roles)} to {_tag(target_image)} (start-first; "
+            f"update {', '.join(roles)} to {_tag(ref)} (start-first, one task at a time; "
             "migrations are not reversed)",
             run,
             critical=True,
@@ -522,3 +555,101 @@ def logs(
             assert proc.stdout is not None
             for line in proc.stdout:
                 out(line.rstrip("\n"))
+
+
+#: A dump of the in-cluster database, run in its task container (credentials stay there).
+_DUMP = {
+    "postgres": (
+        ".pgdump",
+        'exec pg_dump --username="$POSTGRES_USER" --format=custom --no-owner '
+        '"${POSTGRES_DB:-$POSTGRES_USER}"',
+    ),
+    "mariadb": (
+        ".sql.gz",
+        'MYSQL_PWD="$(cat "$MARIADB_ROOT_PASSWORD_FILE")" exec mariadb-dump --user=root '
+        '--single-transaction --routines --triggers --hex-blob "$MARIADB_DATABASE"',
+    ),
+}
+
+
+def backup_steps(swarm: Swarm, *, keep: int, output: str | None) -> list[Step]:
+    """Dump the stack's in-cluster database into a local directory (0600 files, 0700 dir)."""
+    if not output:
+        raise ConfigError(
+            "A Swarm stack's backup is written to a directory of this machine: give "
+            "--output DIR (copy it off the cluster from there)."
+        )
+    vendor = swarm.target.stack.db_vendor
+    if vendor not in _DUMP or "db" not in swarm.file_roles():
+        raise ConfigError(
+            f"The stack {swarm.name} runs no database of its own (--database-in-cluster): "
+            "back up the external database with its provider's tools."
+        )
+    directory = Path(output)
+    ext, script = _DUMP[vendor]
+
+    def run() -> None:
+        found = swarm.target.client.containers.list(
+            filters={"label": f"com.docker.swarm.service.name={swarm.name}_db"}
+        )
+        if not found:
+            raise StepFailed(
+                f"No running {swarm.name}_db task on {engine_name()}: run the backup on the "
+                "node that has it (the node labelled deploykit.db), or with DOCKER_HOST "
+                "naming that node."
+            )
+        if not directory.exists():
+            directory.mkdir(mode=0o700, parents=True)
+        elif directory.stat().st_mode & 0o077:
+            swarm.out(
+                f"warning: {directory} can be read by other users: backups hold password "
+                f"hashes and sessions (`chmod 700 {directory}`)"
+            )
+        stamp = time.time()
+        name = (
+            f"{swarm.name}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(stamp))}"
+            f".{int(stamp % 1 * 1e6):06d}Z{ext}"
+        )
+        dest = directory / name
+        _dump(swarm, found[0], script, dest, gzipped=ext.endswith(".gz"))
+        swarm.out(f"      {dest} ({dest.stat().st_size} bytes)")
+        backups = sorted(p for p in directory.glob(f"{swarm.name}-*{ext}") if p.is_file())
+        for old in backups[: max(len(backups) - keep, 0)]:
+            old.unlink()
+            swarm.out(f"      pruned {old.name}")
+
+    return [
+        Step(
+            "backup",
+            f"dump the {vendor} database of stack {swarm.name} into {directory} (keep {keep})",
+            run,
+        )
+    ]
+
+
+def _dump(swarm: Swarm, container: Any, script: str, dest: Path, *, gzipped: bool) -> None:
+    api = swarm.target.client.api
+    exec_id = api.exec_create(container.id, ["sh", "-c", script], stdout=True, stderr=True)["Id"]
+    errors: list[bytes] = []
+    # A new 0600 file, never an existing one; removed again if the dump fails.
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            sink: Any = gzip.GzipFile(fileobj=raw, mode="wb") if gzipped else raw
+            for out, err in api.exec_start(exec_id, stream=True, demux=True):
+                if out:
+                    sink.write(out)
+                if err:
+                    errors.append(err)
+            if gzipped:
+                sink.close()
+        code = api.exec_inspect(exec_id).get("ExitCode")
+        if code != 0:
+            raise StepFailed(
+                f"the database dump failed (exit code {code}): "
+                f"{b''.join(errors).decode('utf-8', 'replace').strip()[-400:]}",
+                container=container.name,
+            )
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
