@@ -79,13 +79,15 @@ def _shutting_down(target: Target, proxy: Proxy) -> int:
     return len(output.split()) if code == 0 else 0
 
 
-def drain_to(target: Target, live: Sequence[Any] | None) -> bool:
+def drain_to(target: Target, live: Sequence[Any] | None) -> str:
     """Send requests to ``live`` containers only (None: back to every ``web``); wait for the
-    old nginx workers to finish what they hold. False when a proxy cannot drain.
+    old nginx workers to finish what they hold. "drained", "legacy" (a proxy's config
+    cannot drain: it was only reloaded) or "none" (no nginx).
     """
     found = proxies(target)
     for proxy in found:
         if not proxy.drains:
+            _reload(target, proxy)  # it resolves `web` again: at least it sees the new one
             continue
         if live is None:
             script = f"rm -f {LIVE_DIR}/upstream.conf {LIVE_DIR}/location.conf"
@@ -100,11 +102,12 @@ def drain_to(target: Target, live: Sequence[Any] | None) -> bool:
         code, output = target.exec(proxy.container, ["sh", "-c", script], stream=False)
         if code != 0:
             target.out(f"      warning: updating {proxy.container.name} failed: {output[-200:]}")
-            continue
         _reload(target, proxy)
     deadline = time.monotonic() + WORKERS_EXIT_TIMEOUT
     time.sleep(0.3)
     for proxy in found:
         while _shutting_down(target, proxy) and time.monotonic() < deadline:
             time.sleep(0.3)
-    return all(p.drains for p in found)
+    if not found:
+        return "none"
+    return "drained" if all(p.drains for p in found) else "legacy"

@@ -175,9 +175,10 @@ def roll(target: Target, service: str) -> None:
         check(target, service, new)
         if service in PROXIED:
             staying = [c for c in target.containers(service) if c.id != container.id]
-            if proxies.drain_to(target, staying):
+            drained = proxies.drain_to(target, staying)
+            if drained == "drained":
                 target.out(f"      nginx drained {container.name}: it takes no new request")
-            else:
+            elif drained == "legacy":
                 target.out(
                     "      warning: the nginx config predates draining (no include of "
                     f"{proxies.LIVE_DIR}): re-run `manage.py dockerize --nginx` so that "
