@@ -33,9 +33,10 @@ def assert_same(source: str, target: str) -> None:
     "kind", [pytest.param("mariadb", marks=pytest.mark.mariadb),
              pytest.param("postgres", marks=pytest.mark.postgres)],
 )  # fmt: skip
-def test_every_field_type_copies_exactly(kind, make_sqlite, make_server_db):
+def test_every_field_type_copies_exactly(kind, make_sqlite, make_server_db, untouched):
     source, _ = make_sqlite()
     fill(source)
+    untouched(source)
     target, _ = make_server_db(kind)
     result = dbcopy(source, target, Options())
     assert result.copied and result.verified, result.as_dict()
@@ -57,12 +58,14 @@ def test_every_field_type_copies_exactly(kind, make_sqlite, make_server_db):
 
 
 @pytest.mark.mariadb
-def test_round_trip_sqlite_mariadb_sqlite_is_identical(make_sqlite, make_server_db):
+def test_round_trip_sqlite_mariadb_sqlite_is_identical(make_sqlite, make_server_db, untouched):
     source, _ = make_sqlite()
     fill(source)
+    untouched(source)
     middle, _ = make_server_db("mariadb")
     back, _ = make_sqlite()
     assert dbcopy(source, middle, Options()).verified
+    untouched(middle)
     assert dbcopy(middle, back, Options()).verified
     assert_same(source, back)
     # and byte for byte at the SQL level, table by table
@@ -78,9 +81,10 @@ def test_round_trip_sqlite_mariadb_sqlite_is_identical(make_sqlite, make_server_
     "kind", [pytest.param("mariadb", marks=pytest.mark.mariadb),
              pytest.param("postgres", marks=pytest.mark.postgres)],
 )  # fmt: skip
-def test_new_rows_get_new_ids_after_copy(kind, make_sqlite, make_server_db):
+def test_new_rows_get_new_ids_after_copy(kind, make_sqlite, make_server_db, untouched):
     source, _ = make_sqlite()
     fill(source)
+    untouched(source)
     target, _ = make_server_db(kind)
     assert dbcopy(source, target, Options()).verified
     db = target
@@ -135,9 +139,10 @@ class Tamper(Progress):
 
 
 @pytest.mark.mariadb
-def test_verification_names_a_tampered_table(make_sqlite, make_server_db):
+def test_verification_names_a_tampered_table(make_sqlite, make_server_db, untouched):
     source, _ = make_sqlite()
     fill(source)
+    untouched(source)
     target, url = make_server_db("mariadb")
     result = dbcopy(source, target, Options(), progress=Tamper(target))
     assert result.copied and result.verified is False
@@ -155,9 +160,10 @@ def test_verification_names_a_tampered_table(make_sqlite, make_server_db):
 
 
 @pytest.mark.mariadb
-def test_verification_finds_dangling_foreign_keys(make_sqlite, make_server_db):
+def test_verification_finds_dangling_foreign_keys(make_sqlite, make_server_db, untouched):
     source, _ = make_sqlite()
     fill(source)
+    untouched(source)
     target, _ = make_server_db("mariadb")
 
     class Dangle(Progress):
@@ -170,11 +176,13 @@ def test_verification_finds_dangling_foreign_keys(make_sqlite, make_server_db):
 
 
 @pytest.mark.postgres
-def test_postgres_to_mariadb_and_back(make_sqlite, make_server_db):
+def test_postgres_to_mariadb_and_back(make_sqlite, make_server_db, untouched):
     source, _ = make_sqlite()
     fill(source)
+    untouched(source)
     pg, _ = make_server_db("postgres")
     maria, _ = make_server_db("mariadb")
     assert dbcopy(source, pg, Options()).verified
+    untouched(pg)  # a server as the source: checksum-identical afterwards
     assert dbcopy(pg, maria, Options()).verified
     assert_same(source, maria)

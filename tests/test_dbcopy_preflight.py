@@ -104,8 +104,9 @@ def test_values_colliding_under_target_collation(pair):
     assert all(p["column"] == "name" and "2 rows" in p["message"] for p in found)
 
 
-def test_unique_index_over_innodb_key_limit(pair):
+def test_unique_index_over_innodb_key_limit(pair, untouched):
     source, target = pair
+    untouched(source)
     report = dbcopy(source, target, Options(dry_run=True))
     [found] = [p for p in report.problems if p.code == "key_length"]
     assert (found.table, found.column) == ("dbcopy_app_longkey", "code")
@@ -146,8 +147,9 @@ def test_every_problem_in_one_report(pair):
     assert codes == {"max_length", "type", "pk_zero", "collation", "orphan_fk", "charset"}
 
 
-def test_non_empty_target_is_refused(pair):
+def test_non_empty_target_is_refused(pair, untouched):
     source, target = pair
+    untouched(source)
     sql(target, "INSERT INTO dbcopy_app_person (name) VALUES ('mine')")
     out = StringIO()
     with pytest.raises(CommandError) as exc:
@@ -160,9 +162,11 @@ def test_non_empty_target_is_refused(pair):
         assert cursor.fetchall() == (("mine",),)
 
 
-def test_unmigrated_target_can_be_migrated_by_the_command(make_sqlite, make_server_db):
+def test_unmigrated_target_can_be_migrated_by_the_command(make_sqlite, make_server_db,
+                                                          untouched):  # fmt: skip
     source, _ = make_sqlite()
     fill(source)
+    untouched(source)
     target, _ = make_server_db("mariadb", migrate=False)
     out = StringIO()
     with pytest.raises(CommandError) as exc:

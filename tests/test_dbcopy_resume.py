@@ -42,10 +42,11 @@ def done_tables(alias: str) -> set[str]:
     return state.done() if state.exists() else set()
 
 
-def test_kill_then_resume(make_sqlite, make_server_db):
+def test_kill_then_resume(make_sqlite, make_server_db, untouched):
     source, source_url = make_sqlite()
     fill(source)
     add_books(source)
+    untouched(source)
     target, target_url = make_server_db("mariadb")
     code = (
         "import django, sys; from django.core.management import call_command; django.setup(); "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.apps import apps
-from django.db import models
+from django.db import DatabaseError, models
 from django.db.migrations.recorder import MigrationRecorder
 
 from django_deploykit.dbcopy.backends import Adapter
@@ -223,8 +223,12 @@ def target_rows(plan: Plan, source: Adapter, target: Adapter) -> dict[str, str]:
             if count > _COMPARED_ROWS:
                 found[table.name] = f"more than {_COMPARED_ROWS} rows"
                 continue
-            mine = row_digests(target.connection.alias, table)
-            theirs = row_digests(source.connection.alias, table, pks=list(mine))
+            try:
+                mine = row_digests(target.connection.alias, table)
+                theirs = row_digests(source.connection.alias, table, pks=list(mine))
+            except (ValueError, TypeError, DatabaseError):  # a value the ORM cannot read
+                found[table.name] = f"{count} row(s) that could not be compared"
+                continue
             differ = [pk for pk, digest in mine.items() if theirs.get(pk) != digest]
             if differ:
                 found[table.name] = f"{len(mine)} row(s), pk={differ[0]} not in the source as is"
