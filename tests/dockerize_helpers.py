@@ -48,6 +48,7 @@ def project_settings(base: Path) -> dict[str, object]:
         "WSGI_APPLICATION": "example_site.wsgi.application",
         "STATIC_ROOT": base / "staticfiles",
         "MEDIA_ROOT": base / "media",
+        "MEDIA_URL": "/media/",
         "MIDDLEWARE": ["whitenoise.middleware.WhiteNoiseMiddleware"],
     }
 

@@ -81,6 +81,8 @@ def _workload(doc: dict[str, Any], where: str) -> list[str]:
             out.append(f"{cwhere}: no cpu/memory requests or memory limit")
         if ":" not in container["image"].rsplit("/", 1)[-1]:
             out.append(f"{cwhere}: image without a tag")
+        elif container["image"].endswith(":latest"):
+            out.append(f"{cwhere}: moving image tag 'latest'")
         mounts = {m["mountPath"]: m for m in container.get("volumeMounts", [])}
         if "/tmp" not in mounts:
             out.append(f"{cwhere}: no writable /tmp")
@@ -154,8 +156,44 @@ def _relations(by_kind: dict[str, list[dict[str, Any]]]) -> list[str]:
                 out.append(f"{name}: beat must use Recreate")
         if component == "web":
             out += _web(w, hpas.get(name), by_kind.get("PodDisruptionBudget", []))
-    if not any(p["spec"]["podSelector"] == {} for p in by_kind.get("NetworkPolicy", [])):
+    policies = by_kind.get("NetworkPolicy", [])
+    if not any(p["spec"]["podSelector"] == {} for p in policies):
         out.append("no default-deny NetworkPolicy")
+    out += _web_reachable_from_ingress_only(workloads, policies)
+    out += _https_settings(by_kind.get("ConfigMap", []))
+    return out
+
+
+def _web_reachable_from_ingress_only(workloads: list, policies: list) -> list[str]:
+    """web trusts X-Forwarded-Proto: only the ingress controller's namespace may reach it."""
+    out = []
+    for w in workloads:
+        labels = _pod(w)["metadata"]["labels"]
+        if labels.get("app.kubernetes.io/component") != "web":
+            continue
+        for p in policies:
+            selector = p["spec"]["podSelector"].get("matchLabels", {})
+            if not selector or not selector.items() <= labels.items():
+                continue
+            for rule in p["spec"].get("ingress", []):
+                sources = rule.get("from") or []
+                if not sources or any(not s.get("namespaceSelector") for s in sources):
+                    out.append(
+                        f"NetworkPolicy/{p['metadata']['name']}: web reachable from any pod "
+                        "(X-Forwarded-Proto could be forged)"
+                    )
+    return out
+
+
+def _https_settings(config_maps: list) -> list[str]:
+    out = []
+    for config in config_maps:
+        data = config.get("data", {})
+        if (
+            data.get("SECURE_SSL_REDIRECT") == "true"
+            and int(data.get("SECURE_HSTS_SECONDS", "0")) <= 0
+        ):
+            out.append(f"ConfigMap/{config['metadata']['name']}: HTTPS without HSTS")
     return out
 
 

@@ -389,3 +389,35 @@ def test_django_configurations_class_is_loaded_then_overlaid(tmp_path) -> None:
     assert shell.stdout.splitlines()[-1] == (
         "False from-the- ['localhost', '127.0.0.1'] cfgsite.urls"
     )
+
+
+def test_https_behind_nginx_makes_cookies_secure_and_sends_hsts() -> None:
+    """--nginx writes SECURE_SSL_REDIRECT and HSTS into .env: check --deploy is clean."""
+    base = {"SECRET_KEY": "k" * 50}
+    environ = {
+        **CONTAINER_ENV,
+        "SECURE_SSL_REDIRECT": "true",
+        "SECURE_HSTS_SECONDS": "31536000",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+        "SECURE_HSTS_PRELOAD": "true",
+    }
+    values = compute(base, environ, whitenoise=False).settings()
+    assert values["SECURE_SSL_REDIRECT"] is True
+    assert values["SESSION_COOKIE_SECURE"] is True and values["CSRF_COOKIE_SECURE"] is True
+    assert values["SECURE_HSTS_SECONDS"] == 31536000
+    assert values["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is True
+    assert values["SECURE_HSTS_PRELOAD"] is True
+    # Plain HTTP (the default stack): nothing forced.
+    plain = compute(base, CONTAINER_ENV, whitenoise=False).settings()
+    assert "SESSION_COOKIE_SECURE" not in plain and "SECURE_HSTS_SECONDS" not in plain
+
+
+def test_aliases_are_mirrored_from_secret_files(tmp_path) -> None:
+    """The compose stack gives SECRET_KEY as a file: DJANGO_SECRET_KEY readers get it."""
+    from django_deploykit.env.overlay import mirror_aliases
+
+    key = tmp_path / "secret_key"
+    key.write_text("from-the-secret-file\n")
+    environ = {"SECRET_KEY_FILE": str(key)}
+    assert mirror_aliases(environ) == ["DJANGO_SECRET_KEY"]
+    assert environ["DJANGO_SECRET_KEY"] == "from-the-secret-file"

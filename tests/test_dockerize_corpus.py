@@ -82,7 +82,7 @@ def test_nested_layout_builds_from_the_repository_root(python: Path, tmp_path: P
     assert "context: ..\n" in compose and "dockerfile: src/Dockerfile" in compose
     # BuildKit reads the ignore file named after the Dockerfile; patterns hit src/ too.
     ignore = (project / "Dockerfile.dockerignore").read_text()
-    assert "\nsrc/.env\n" in ignore and "\n.env\n" in ignore
+    assert "\n**/.env\n" in ignore and "\nsrc/compose*.yaml\n" in ignore
     assert (repo / ".deploykit").is_dir() and list((repo / ".deploykit").glob("*.whl"))
     lint(project, project / "Dockerfile")
 

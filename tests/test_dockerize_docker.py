@@ -18,6 +18,7 @@ import pytest
 
 from django_deploykit.docker import engine
 from tests import tiers
+from tests.deploy_site import NGINX_IMAGE, ensure_nginx_image
 from tests.dockerize_helpers import ROOT, copy_example
 from tests.wheel_env import build_wheel
 
@@ -172,6 +173,7 @@ def test_no_secret_in_the_image(built) -> None:
     tag, project = built
     env_file = (project / ".env").read_text()
     secrets = re.findall(r"^(?:SECRET_KEY|DB_PASSWORD)=(.+)$", env_file, re.M)
+    secrets += [p.read_text().strip() for p in (project / "secrets").iterdir()]
     assert secrets
     history = docker("history", "--no-trunc", tag).stdout
     inspect = docker("image", "inspect", tag).stdout
@@ -199,10 +201,12 @@ def test_compose_stack_with_mariadb_migrates_once(tmp_path) -> None:
     entrypoint.write_bytes(entrypoint.read_bytes().replace(b"\n", b"\r\n"))
     name = f"dktest{uuid.uuid4().hex[:8]}"
     port = free_port()
+    ensure_nginx_image()  # the example has MEDIA_ROOT: nginx serves it in front of web
     with (project / ".env").open("a") as env:
         env.write(
             f"COMPOSE_PROJECT_NAME={name}\nBASE_IMAGE={BASE_IMAGE}\nDB_IMAGE={MARIADB_IMAGE}\n"
             f"APP_IMAGE=deploykit-test/{name}:latest\nWEB_PORT={port}\n"
+            f"NGINX_IMAGE={NGINX_IMAGE}\n"
         )
     compose = ["compose", "--progress", "plain"]
     env = {**os.environ, "DOCKER_BUILDKIT": "1"}

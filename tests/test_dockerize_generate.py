@@ -71,7 +71,7 @@ def test_combination_is_valid(project: Path, db: str, search: bool, celery: bool
     assert "version" not in compose and "version" not in dev
     services = compose["services"]
 
-    expected = {"web", "migrate"}
+    expected = {"web", "migrate", "nginx"}  # nginx serves the project's MEDIA_ROOT
     expected |= {"db"} if db != "sqlite" else set()
     expected |= {"meilisearch"} if search else set()
     expected |= {"redis", "worker"} if celery else set()
@@ -89,7 +89,23 @@ def test_combination_is_valid(project: Path, db: str, search: bool, celery: bool
     assert database_url.startswith(
         {"sqlite": "sqlite:////app/data/", "mariadb": "mysql://", "postgres": "postgres://"}[db]
     )
-    for name in expected - {"web", "migrate", "worker"}:
+    assert "@" not in database_url or ":" not in database_url.split("@")[0].split("//")[1]
+    # The app gets an explicit list of variables and its secrets as files, nothing else.
+    assert "env_file" not in web or [f["path"] for f in web["env_file"]] == ["app.env"]
+    environment = web["environment"]
+    for name in ("DB_PASSWORD", "DB_ROOT_PASSWORD", "MEILISEARCH_MASTER_KEY", "SECRET_KEY"):
+        assert name not in environment, name
+    assert environment["SECRET_KEY_FILE"] == "/run/secrets/secret_key"
+    assert {"secret_key", "deploykit_health_token"} <= set(web["secrets"])
+    assert ("database_password" in web["secrets"]) is (db != "sqlite")
+    for service in (web, migrate, services["nginx"]):
+        assert service["cap_drop"] == ["ALL"]
+        assert service["security_opt"] == ["no-new-privileges:true"]
+        assert service["deploy"]["resources"]["limits"]["pids"] > 0
+    assert migrate["deploy"]["resources"]["limits"]["memory"]
+    assert services["nginx"]["read_only"] is True
+    assert "ports" not in web and services["nginx"]["ports"][0].endswith(":80")
+    for name in expected - {"web", "migrate", "worker", "nginx"}:
         service = services[name]
         assert pinned(service["image"]), service["image"]
         assert service["healthcheck"]["test"], name

@@ -217,3 +217,35 @@ def test_health_token_from_a_secret_file(tmp_path):
     ).deploykit_settings()
     assert settings["DEPLOYKIT_HEALTH_TOKEN"] == "t0ken"
     assert settings["DEPLOYKIT_HEALTH_PATH"] == "/_status/"
+
+
+def test_password_file_completes_a_url_without_one(tmp_path):
+    password = tmp_path / "database_password"
+    password.write_text("s3cret\n")
+    env = make_env(
+        tmp_path,
+        DEBUG="1",
+        DATABASE_URL="postgres://app@db:5432/app",
+        DATABASE_PASSWORD_FILE=str(password),
+    )
+    assert env.database()["PASSWORD"] == "s3cret" and env.database()["USER"] == "app"
+    # A password in the URL wins.
+    env = make_env(tmp_path, DATABASE_URL="postgres://app:url@db/app", DATABASE_PASSWORD="x")
+    assert env.database()["PASSWORD"] == "url"
+
+
+def test_secrets_folder_beside_dotenv_serves_manage_py_on_the_host(tmp_path, monkeypatch):
+    """`dockerize` keeps the app's secrets in secrets/; a venv's manage.py reads them too."""
+    for name in ("SECRET_KEY", "SECRET_KEY_FILE", "DATABASE_PASSWORD", "DATABASE_PASSWORD_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DEBUG", "false")
+    monkeypatch.setenv("DEPLOYKIT_IN_CONTAINER", "0")
+    monkeypatch.setenv("DATABASE_URL", "postgres://app@db:5432/app")
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "secret_key").write_text("host-key\n")
+    (tmp_path / "secrets" / "database_password").write_text("pw\n")
+    env = Env(tmp_path)
+    assert env.secret_key() == "host-key"
+    assert env.database()["PASSWORD"] == "pw"
+    monkeypatch.setenv("SECRET_KEY", "explicit")
+    assert Env(tmp_path).secret_key() == "explicit"

@@ -45,3 +45,13 @@ def test_e010_checks_setting_names_no_check_class():
     with override_settings(DEPLOYKIT_HEALTH_CHECKS=["no.such.Thing"]):
         assert ids(system_checks.check_health_checks()) == ["deploykit.E010"]
     assert ids(system_checks.check_health_checks()) == []
+
+
+def test_e011_health_token_too_short():
+    with override_settings(DEPLOYKIT_HEALTH_TOKEN="short-token"):
+        messages = system_checks.check_health_token()
+    assert ids(messages) == ["deploykit.E011"]
+    assert "short-token" not in messages[0].msg  # a secret is never echoed
+    with override_settings(DEPLOYKIT_HEALTH_TOKEN="x" * 32):
+        assert ids(system_checks.check_health_token()) == []
+    assert ids(system_checks.check_health_token()) == []

@@ -92,6 +92,21 @@ def test_verbose_text_listing(client, closed_port):  # noqa: F811
     assert text.endswith("ready check failed\n")
 
 
+OPS_TOKEN = "t0ken-for-ops-t0ken-for-ops-t0ken-for-ops"
+
+
+@pytest.mark.postgres
+def test_a_token_shorter_than_the_minimum_never_shows_details(client, closed_port):  # noqa: F811
+    short = "t0ken-for-ops"
+    broken = {"broken": db_config("postgres://u@127.0.0.1/db", PORT=closed_port)}
+    with site(broken, DEPLOYKIT_HEALTH_TOKEN=short):
+        response = client.get("/health/", headers={"authorization": f"Bearer {short}"})
+    with site(broken, DEPLOYKIT_HEALTH_TOKEN=OPS_TOKEN):
+        allowed = client.get("/health/", headers={"authorization": f"Bearer {OPS_TOKEN}"})
+    assert all("detail" not in c for c in response.json()["checks"].values())
+    assert any("detail" in c for c in allowed.json()["checks"].values())
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -101,11 +116,11 @@ def test_verbose_text_listing(client, closed_port):  # noqa: F811
 )
 def test_public_body_never_leaks_host_user_or_driver_text(client, url):
     config = db_config(url, USER="leaky_user_name", PASSWORD="leaky-Pa55")
-    with site({"db": config}, DEPLOYKIT_HEALTH_TOKEN="t0ken-for-ops"):
+    with site({"db": config}, DEPLOYKIT_HEALTH_TOKEN=OPS_TOKEN):
         public = client.get("/health/")
         verbose = client.get("/health/?verbose")
         wrong = client.get("/health/", headers={"authorization": "Bearer nope"})
-        authorised = client.get("/health/", headers={"authorization": "Bearer t0ken-for-ops"})
+        authorised = client.get("/health/", headers={"authorization": f"Bearer {OPS_TOKEN}"})
     assert public.status_code == 503
     assert public.json()["checks"]["database:db"] == {
         "status": "fail",

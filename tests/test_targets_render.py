@@ -164,7 +164,7 @@ def test_kubernetes_overlays_validate_and_pass_policy(project, settings, name):
         assert ("httpHeaders" in probes) == ("no-middleware" in name)
         for doc in docs:
             if doc["kind"] == "Job":
-                assert doc["metadata"]["name"].endswith("-migrate-latest")
+                assert doc["metadata"]["name"].endswith("-migrate-set-the-revision")
             if doc["kind"] == "HTTPRoute":
                 assert doc["spec"]["parentRefs"] == [{"name": "public", "namespace": "infra"}]
                 assert doc["spec"]["rules"][0]["backendRefs"][0]["name"].endswith("-web")
@@ -204,7 +204,9 @@ def test_config_change_renames_the_configmap_and_rolls_the_pods(project, setting
 def test_image_tag_names_the_migrate_job(project, settings):
     render(project, settings, K8S["mariadb-incluster-full"], "kubernetes")
     overlay = project / "k8s/overlays/production/kustomization.yaml"
-    overlay.write_text(overlay.read_text().replace("newTag: latest", "newTag: 2026.11-abc123"))
+    overlay.write_text(
+        overlay.read_text().replace("newTag: set-the-revision", "newTag: 2026.11-abc123")
+    )
     docs = kustomize(overlay.parent)
     job = next(d for d in docs if d["kind"] == "Job")
     assert job["metadata"]["name"] == "site-migrate-2026.11-abc123"
@@ -311,6 +313,22 @@ def test_swarm_stack_is_valid_and_safe(project, settings, name):
             assert secret["source"] in stack["secrets"]
     assert all(s["name"].endswith("_1") for s in stack["secrets"].values())
     assert services.get("beat", {"deploy": {"replicas": 1}})["deploy"]["replicas"] == 1
+    # The proxy reaches web, and nothing else: the backing services sit on an internal
+    # network the proxy is not on.
+    assert stack["networks"]["backend"].get("internal") is True
+    assert set(services["proxy"]["networks"]) == {"front"}
+    assert set(web["networks"]) == {"front", "backend"}
+    for name in ("db", "meilisearch", "redis", "migrate", "worker", "beat"):
+        if name in services:
+            assert set(services[name]["networks"]) == {"backend"}, name
+    # Uploaded media is served by the proxy, safely, from the media volume.
+    conf = (project / "swarm/nginx.conf").read_text()
+    assert "server_tokens off;" in conf and "ssl_ciphers " in conf
+    assert "$host$request_uri" not in conf
+    if "media" in stack.get("volumes", {}) and plan.media_served:
+        assert "sandbox" in conf and "Content-Disposition" in conf
+        mounts = [v for v in services["proxy"].get("volumes", []) if v["type"] == "volume"]
+        assert [m["target"] for m in mounts] == ["/srv/media"] and mounts[0]["read_only"]
 
 
 REFUSALS = [
@@ -440,6 +458,16 @@ def test_policy_catches_what_the_schema_cannot(project, settings):
     service = next(d for d in docs if d["kind"] == "Service")
     service["spec"]["selector"]["app.kubernetes.io/component"] = "other"
     web["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] = 1
+    # Item 11 of the front-door audit: any pod could reach web and forge HTTPS; moving tags.
+    web_policy = next(
+        d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"].endswith("-web")
+    )
+    assert web_policy["spec"]["ingress"][0]["from"][0]["namespaceSelector"]
+    del web_policy["spec"]["ingress"][0]["from"]
+    pod["containers"][0]["image"] = pod["containers"][0]["image"].rsplit(":", 1)[0] + ":latest"
+    config = next(d for d in docs if d["kind"] == "ConfigMap")
+    assert int(config["data"]["SECURE_HSTS_SECONDS"]) > 0
+    config["data"]["SECURE_HSTS_SECONDS"] = "0"
     found = "\n".join(violations(docs, ["literal"]))
     for expected in (
         "seccomp",
@@ -449,5 +477,8 @@ def test_policy_catches_what_the_schema_cannot(project, settings):
         "selects no pod",
         "contains a secret value",
         "may take serving pods away",
+        "web reachable from any pod",
+        "moving image tag 'latest'",
+        "HTTPS without HSTS",
     ):
         assert expected in found, expected

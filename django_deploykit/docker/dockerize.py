@@ -24,10 +24,12 @@ from django_deploykit.docker.render import render_all
 from django_deploykit.docker.source import carry_wheel, installed_source
 from django_deploykit.docker.targets import ScaleOptions, render_target
 from django_deploykit.env.overlay import Overlay, explain, preview
+from django_deploykit.env.variables import VARIABLES
 from django_deploykit.exceptions import ConfigError
 
 __all__ = ["EXIT_BUILD", "EXIT_CONFIG", "EXIT_OK", "EXIT_STALE", "Options", "dockerize"]
 
+SECRET_NAMES = frozenset(v.name for v in VARIABLES if v.secret)
 EXIT_OK = 0
 EXIT_STALE = 1
 EXIT_CONFIG = 2
@@ -90,7 +92,7 @@ def dockerize(options: Options, out: Callable[[str], None] = print) -> int:
     out(f"container settings: {facts.settings_module} with these changes (not in your files):")
     for line in explain(overlay):
         out(line)
-    files = render_all(plan)
+    files = render_all(plan, _known_secrets(directory))
     if options.scale is not None:
         files += render_target(plan, options.scale)
     changes = writer.compare(directory, files, state)
@@ -142,7 +144,7 @@ def dockerize(options: Options, out: Callable[[str], None] = print) -> int:
         writer.backup(directory, name)
     written = writer.apply(directory, changes, state, plan.saved, force=options.force)
     if any(c.file.secret for c in written) and writer.ensure_gitignored(directory):
-        out("  .gitignore             .env added (it holds secrets)")
+        out("  .gitignore             secrets and key files added")
     out(f"Wrote {len(written)} file(s) in {directory}.")
     _caveats(caveats, out)
     if options.build:
@@ -223,6 +225,24 @@ def container_preview(plan: Plan) -> Overlay:
         whitenoise=plan.collectstatic,
         configuration=plan.facts.configuration,
     )
+
+
+def _known_secrets(directory: Path) -> dict[str, str]:
+    """Secrets an existing .env already holds: the secret files start from them.
+
+    Older versions kept SECRET_KEY (and the database password the volume was created
+    with) in .env; new secrets/ files must carry the same values, not fresh ones.
+    """
+    path = directory / ".env"
+    if not path.is_file():
+        return {}
+    known = {}
+    for line in path.read_text(errors="replace").splitlines():
+        name, sep, value = line.partition("=")
+        name = name.strip().removeprefix("export ").strip()
+        if sep and name in SECRET_NAMES and value.strip():
+            known[name] = value.strip().strip("'\"")
+    return known
 
 
 def _source(name: str, saved: Choices, flags: Choices) -> str:

@@ -100,6 +100,10 @@ class Plan:
     beat: bool
     redis: bool
     nginx: bool
+    #: nginx serves MEDIA_URL from the media volume (uploads on the local file system).
+    media_served: bool
+    #: nginx in front of web: with --nginx (TLS), or plain HTTP to serve uploaded media.
+    front: bool
     python_version: str
     port: int
     server: str
@@ -231,6 +235,8 @@ def make_plan(facts: Facts, choices: Choices, deploykit: DeploykitSource | None 
         beat=celery and facts.celery_beat,
         redis=celery or facts.redis,
         nginx=bool(choices.nginx),
+        media_served=_serves_media(facts),
+        front=bool(choices.nginx) or _serves_media(facts),
         python_version=python,
         port=choices.port or STATIC_DEFAULTS["port"],
         server=server,
@@ -322,6 +328,18 @@ def _module_exists(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
         return False
+
+
+def _serves_media(facts: Facts) -> bool:
+    """Uploads live on the media volume and the site links to them under a local path."""
+    from django_deploykit.docker.targets.options import media_on_object_storage
+
+    return (
+        bool(facts.media_root)
+        and facts.media_url.strip("/") != ""
+        and "://" not in facts.media_url
+        and not media_on_object_storage()
+    )
 
 
 def _container_path(value: str | None) -> str | None:

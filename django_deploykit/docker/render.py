@@ -22,7 +22,15 @@ from django.template.loaders import app_directories, filesystem
 from django_deploykit.docker.plan import Plan
 from django_deploykit.env.variables import GROUPS, VARIABLES, Variable
 
-__all__ = ["RenderedFile", "engine", "env_file", "render_all"]
+__all__ = [
+    "RenderedFile",
+    "app_environment",
+    "app_secrets",
+    "engine",
+    "env_file",
+    "render_all",
+    "secret_values",
+]
 
 _TAG_LINE = re.compile(r"^[ \t]*((?:\{%.*?%\}|\{#.*?#\})[ \t]*)+\n", re.M)
 
@@ -94,7 +102,9 @@ def _unused(plan: Plan) -> set[str]:
     if not plan.redis:
         unused |= {"REDIS_IMAGE", "REDIS_PORT"}
     if not plan.nginx:
-        unused |= {"NGINX_IMAGE", "HTTP_PORT", "HTTPS_PORT", "TLS_CERT_DIR"}
+        unused |= {"HTTP_PORT", "HTTPS_PORT", "TLS_CERT_DIR"}
+    if not plan.front:
+        unused.add("NGINX_IMAGE")
     return unused
 
 
@@ -113,9 +123,75 @@ def _env_row(var: Variable, plan: Plan) -> dict[str, Any]:
     }
 
 
-def render_all(plan: Plan) -> list[RenderedFile]:
+#: Secret files of the compose stack: secrets/<variable in lower case>, which the env
+#: helper also reads on the host (manage.py in a venv), so each secret has one copy.
+SECRET_FILES = {
+    name: name.lower()
+    for name in (
+        "SECRET_KEY",
+        "DEPLOYKIT_HEALTH_TOKEN",
+        "DATABASE_PASSWORD",
+        "MEILISEARCH_MASTER_KEY",
+    )
+}
+#: Variables compose sets to fixed values for the app (service names), not from .env.
+_FIXED = {"DATABASE_URL", "MEILISEARCH_URL", "CACHE_URL", "CELERY_BROKER_URL"}
+
+
+def app_secrets(plan: Plan) -> dict[str, str]:
+    """``{variable: secret file name}`` the app services get, in the list's order."""
+    wanted = {"SECRET_KEY", "DEPLOYKIT_HEALTH_TOKEN"}
+    if plan.db != "sqlite":
+        wanted.add("DATABASE_PASSWORD")
+    if plan.search:
+        wanted.add("MEILISEARCH_MASTER_KEY")
+    return {v.name: SECRET_FILES[v.name] for v in VARIABLES if v.name in wanted}
+
+
+def app_environment(plan: Plan) -> list[str]:
+    """What the app services take from .env: the non-secret variables they read.
+
+    An explicit list, not the whole .env: compose-only values (ports, images) and the
+    database services' passwords never reach the app; secrets come as files.
+    """
+    return [
+        v.name
+        for v in VARIABLES
+        if not v.secret and v.name not in _FIXED and {"settings", "entrypoint"} & set(v.used_by)
+    ]
+
+
+def secret_values(plan: Plan, known: dict[str, str] | None = None) -> dict[str, str]:
+    """The stack's secrets, one value each: kept from an existing .env, else random.
+
+    The database's password is both the db service's DB_PASSWORD (.env) and the app's
+    DATABASE_PASSWORD (secrets/database_password): one value, two readers.
+    """
+    known = known or {}
+    values = {
+        "SECRET_KEY": known.get("SECRET_KEY") or _secret(50),
+        "DEPLOYKIT_HEALTH_TOKEN": known.get("DEPLOYKIT_HEALTH_TOKEN") or _secret(40),
+    }
+    if plan.db != "sqlite":
+        values["DB_PASSWORD"] = known.get("DB_PASSWORD") or _secret()
+        values["DATABASE_PASSWORD"] = values["DB_PASSWORD"]
+    if plan.db == "mariadb":
+        values["DB_ROOT_PASSWORD"] = known.get("DB_ROOT_PASSWORD") or _secret()
+    if plan.search:
+        values["MEILISEARCH_MASTER_KEY"] = known.get("MEILISEARCH_MASTER_KEY") or _secret()
+    return values
+
+
+def render_all(plan: Plan, known_secrets: dict[str, str] | None = None) -> list[RenderedFile]:
     eng = engine()
-    context = {"plan": plan, "facts": plan.facts, "env_groups": _variables(plan)}
+    values = secret_values(plan, known_secrets)
+    context = {
+        "plan": plan,
+        "facts": plan.facts,
+        "env_groups": _variables(plan),
+        "app_env": app_environment(plan),
+        "app_secrets": app_secrets(plan),
+    }
 
     def render(name: str) -> str:
         text = eng.get_template(f"deploykit/{name}").render(Context(context, autoescape=False))
@@ -131,11 +207,15 @@ def render_all(plan: Plan) -> list[RenderedFile]:
         RenderedFile(".env.example", render("env.example")),
         RenderedFile("DOCKER.md", render("DOCKER.md")),
     ]
-    if plan.nginx:
+    if plan.front:
         files.append(RenderedFile("nginx/default.conf", render("nginx.conf")))
     if plan.makefile:
         files.append(RenderedFile("Makefile", render("Makefile")))
-    files.append(RenderedFile(".env", env_file(plan), 0o600, secret=True))
+    files.append(RenderedFile(".env", env_file(plan, values), 0o600, secret=True))
+    for name, file_name in app_secrets(plan).items():
+        # Written once, never shown. 0644 inside the 0700 secrets/ folder: compose
+        # bind-mounts the file as it is, and the app's user must read it.
+        files.append(RenderedFile(f"secrets/{file_name}", values[name] + "\n", 0o644, secret=True))
     return files
 
 
@@ -151,7 +231,7 @@ def _dockerignore(plan: Plan, content: str) -> RenderedFile:
     lines = []
     for line in content.splitlines():
         lines.append(line)
-        if line and not line.startswith("#"):
+        if line and not line.startswith(("#", "**/")):  # **/ matches at every depth already
             negated = line.startswith("!")
             pattern = line.lstrip("!")
             lines.append(f"{'!' if negated else ''}{plan.source_dir}/{pattern}")
@@ -165,20 +245,35 @@ def _secret(length: int = 40) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
-def env_file(plan: Plan) -> str:
-    """A fresh .env for this machine with random secrets (written only when absent)."""
+def env_file(plan: Plan, values: dict[str, str] | None = None) -> str:
+    """A fresh .env for this machine (written only when absent).
+
+    The app's secrets are files under secrets/; what stays here are the passwords the
+    database and search services read (compose interpolates them into those services).
+    """
+    values = values or secret_values(plan)
     lines = [
-        "# Secrets and settings of this machine. Generated by django-deploykit; never commit.",
-        f"SECRET_KEY={_secret(50)}",
+        "# Settings of this machine and the database services' passwords. Generated by",
+        "# django-deploykit; never commit. The app's secrets are files in secrets/.",
         "DEBUG=false",
         "ALLOWED_HOSTS=localhost,127.0.0.1",
-        "# Turn on in production, where TLS ends at nginx or a proxy.",
-        "SECURE_SSL_REDIRECT=false",
     ]
-    if plan.db != "sqlite":
-        lines.append(f"DB_PASSWORD={_secret()}")
-    if plan.db == "mariadb":
-        lines.append(f"DB_ROOT_PASSWORD={_secret()}")
-    if plan.search:
-        lines.append(f"MEILISEARCH_MASTER_KEY={_secret()}")
+    if plan.nginx:
+        lines += [
+            "# TLS ends at nginx: HTTP redirects to HTTPS, cookies are Secure, and browsers",
+            "# are told to use HTTPS only for a year (HSTS). Lower SECURE_HSTS_SECONDS while",
+            "# you are unsure the site will keep serving HTTPS.",
+            "SECURE_SSL_REDIRECT=true",
+            "SECURE_HSTS_SECONDS=31536000",
+            "SECURE_HSTS_INCLUDE_SUBDOMAINS=true",
+            "SECURE_HSTS_PRELOAD=true",
+        ]
+    else:
+        lines += [
+            "# Turn on in production, where TLS ends at nginx or a proxy.",
+            "SECURE_SSL_REDIRECT=false",
+        ]
+    for name in ("DB_PASSWORD", "DB_ROOT_PASSWORD", "MEILISEARCH_MASTER_KEY"):
+        if name in values:
+            lines.append(f"{name}={values[name]}")
     return "\n".join(lines) + "\n"

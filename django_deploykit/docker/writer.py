@@ -182,7 +182,12 @@ def apply(
         if forced:
             backup(directory, change.path)
         if writable:
-            _atomic_write(directory / change.path, change.file.content, change.file.mode)
+            target = directory / change.path
+            if change.file.secret and target.parent != directory:
+                # A folder of secret files (secrets/): only its owner may enter it.
+                target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                target.parent.chmod(0o700)
+            _atomic_write(target, change.file.content, change.file.mode)
             written.append(change)
         if change.file.secret:
             continue
@@ -217,29 +222,35 @@ def _atomic_write(path: Path, content: str, mode: int) -> None:
         raise
 
 
-def ensure_gitignored(directory: Path, name: str = ".env") -> bool:
-    """Make sure git ignores ``name``; return True when .gitignore was changed."""
-    import shutil
-    import subprocess
+#: What git must never track in a dockerized project: the secrets dockerize writes and
+#: key material by pattern (the same families .dockerignore keeps out of the image).
+GITIGNORED = (
+    ".env",
+    ".env.*",
+    "!.env.example",
+    "app.env",
+    "secrets/",
+    "certs/",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+)
 
-    git = shutil.which("git")
-    if git:
-        result = subprocess.run(
-            [git, "check-ignore", "--quiet", name],
-            cwd=directory,
-            capture_output=True,
-            check=False,
-        )
-        if result.returncode == 0:
-            return False
+
+def ensure_gitignored(directory: Path) -> bool:
+    """Add the secret patterns .gitignore lacks; return True when it was changed."""
     gitignore = directory / ".gitignore"
     existing = gitignore.read_text() if gitignore.exists() else ""
-    if any(line.strip() in (name, f"/{name}") for line in existing.splitlines()):
+    present = {line.strip().lstrip("/") for line in existing.splitlines()}
+    missing = [p for p in GITIGNORED if p not in present]
+    if not missing:
         return False
     prefix = "" if not existing or existing.endswith("\n") else "\n"
-    _atomic_write(
-        gitignore,
-        existing + f"{prefix}# Secrets of this machine (django-deploykit)\n{name}\n",
-        0o644,
-    )
+    block = "# Secrets and key material (django-deploykit)\n" + "".join(f"{p}\n" for p in missing)
+    _atomic_write(gitignore, existing + prefix + block, 0o644)
     return True

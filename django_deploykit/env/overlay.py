@@ -98,6 +98,13 @@ def mirror_aliases(environ: MutableMapping[str, str]) -> list[str]:
     mirrored = []
     for var in VARIABLES:
         value = environ.get(var.name)
+        if value is None and var.secret and var.aliases and environ.get(f"{var.name}_FILE"):
+            # The compose stack gives secrets as files; a module reading the alias from
+            # os.environ gets the file's value (in this process only, never in inspect).
+            try:
+                value = Path(environ[f"{var.name}_FILE"]).read_text().strip()
+            except OSError:
+                value = None
         if value is None:
             continue
         for alias in var.aliases:
@@ -285,6 +292,16 @@ def compute(
     redirect = env.is_set("SECURE_SSL_REDIRECT") and env.bool("SECURE_SSL_REDIRECT")
     if redirect and not base.get("SECURE_SSL_REDIRECT"):
         override("SECURE_SSL_REDIRECT", True, "SECURE_SSL_REDIRECT=true in .env")
+    if redirect:
+        for name in ("SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):
+            if not base.get(name):
+                override(name, True, "the site is HTTPS (SECURE_SSL_REDIRECT=true in .env)")
+    hsts = env.int("SECURE_HSTS_SECONDS")
+    if hsts > 0 and not base.get("SECURE_HSTS_SECONDS"):
+        override("SECURE_HSTS_SECONDS", hsts, "SECURE_HSTS_SECONDS in .env")
+        for name in ("SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD"):
+            if env.bool(name) and not base.get(name):
+                override(name, True, f"{name}=true in .env")
 
     databases = dict(base.get("DATABASES") or {})
     if env.is_set("DATABASE_URL"):

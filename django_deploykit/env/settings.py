@@ -10,6 +10,7 @@ One ``.env`` drives dev, Docker and production::
     ALLOWED_HOSTS = env.allowed_hosts()
     DATABASES = env.databases()
     CACHES = env.caches()
+    globals().update(env.https_settings())
     globals().update(env.deploykit_settings())
 
 Built on django-environ (``*_FILE`` secrets, casting, cache URLs) and
@@ -65,6 +66,9 @@ class Env:
                 # Real environment variables win over the file (django-environ's rule).
                 environ.Env.read_env(str(path), overwrite=False)
         self.in_container = in_container(self._env.ENVIRON)
+        #: secrets/ beside .env (what `dockerize` writes): a secret that is neither set
+        #: nor given as NAME_FILE is read from secrets/<name in lower case> there.
+        self.secrets_dir = self.base_dir / "secrets" if environ_map is None else None
 
     # -- raw access -----------------------------------------------------------------
 
@@ -74,6 +78,8 @@ class Env:
         default = var.default
         try:
             value = self._env.ENVIRON.get(name) if var.secret else None
+            if value is None and var.secret and not self.is_set(name):
+                value = self._secret_file(name)
             if value is None:
                 value = self._env.str(name, default=default)
         except FileNotFoundError as exc:
@@ -84,6 +90,10 @@ class Env:
         except OSError as exc:
             raise self.error(f"{name}_FILE cannot be read ({exc.strerror}).") from None
         return str(value).strip() if var.secret else str(value)
+
+    def _secret_file(self, name: str) -> str | None:
+        path = self.secrets_dir / name.lower() if self.secrets_dir else None
+        return path.read_text() if path is not None and path.is_file() else None
 
     def is_set(self, name: str) -> builtins.bool:
         environ_map = self._env.ENVIRON
@@ -163,6 +173,10 @@ class Env:
                 "password: they must be %-encoded). Example: "
                 "mysql://user:p%40ss@db:3306/name."
             ) from None
+        password = self.raw("DATABASE_PASSWORD") if name == "DATABASE_URL" else ""
+        if password and not config.get("PASSWORD"):
+            # The generated stacks keep the password out of the URL, in a secret file.
+            config["PASSWORD"] = password
         engine = config.get("ENGINE", "")
         if engine.endswith("sqlite3"):
             db_name = str(config.get("NAME") or "")
@@ -207,6 +221,23 @@ class Env:
         if url and urlsplit(url).scheme not in ("http", "https"):
             raise self.error("MEILISEARCH_URL must start with http:// or https://.")
         return url or None
+
+    def https_settings(self) -> dict[str, Any]:
+        """Django's HTTPS settings behind a TLS-terminating proxy (nginx, an ingress).
+
+        With SECURE_SSL_REDIRECT on, TLS exists: cookies are HTTPS-only too. The
+        proxy's X-Forwarded-Proto is trusted: only the proxy must reach the app.
+        """
+        https = self.bool("SECURE_SSL_REDIRECT")
+        return {
+            "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https"),
+            "SECURE_SSL_REDIRECT": https,
+            "SESSION_COOKIE_SECURE": https,
+            "CSRF_COOKIE_SECURE": https,
+            "SECURE_HSTS_SECONDS": self.int("SECURE_HSTS_SECONDS"),
+            "SECURE_HSTS_INCLUDE_SUBDOMAINS": self.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS"),
+            "SECURE_HSTS_PRELOAD": self.bool("SECURE_HSTS_PRELOAD"),
+        }
 
     def deploykit_settings(self) -> dict[str, Any]:
         """The ``DEPLOYKIT_*`` settings that come from the environment."""

@@ -96,12 +96,46 @@ VARIABLES: tuple[Variable, ...] = (
         aliases=("DJANGO_SECURE_SSL_REDIRECT",),
     ),
     Variable(
+        "SECURE_HSTS_SECONDS",
+        "0",
+        "int",
+        "Seconds browsers must use HTTPS only for this site (Strict-Transport-Security, "
+        "Django's SECURE_HSTS_SECONDS); 0 sends no header. `dockerize --nginx` writes "
+        "31536000 (a year) into .env: start lower if you are unsure HTTPS will stay.",
+        "django",
+    ),
+    Variable(
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+        "false",
+        "bool",
+        "Add includeSubDomains to the HSTS header: every subdomain must serve HTTPS too.",
+        "django",
+    ),
+    Variable(
+        "SECURE_HSTS_PRELOAD",
+        "false",
+        "bool",
+        "Add preload to the HSTS header (needed to submit the domain to the browsers' "
+        "preload list; nothing happens until you submit it).",
+        "django",
+    ),
+    Variable(
         "DATABASE_URL",
         "sqlite:///db.sqlite3",
         "url",
         "The default database as a URL (sqlite:///path, mysql://user:pass@host/db, "
         "postgres://user:pass@host/db). A relative SQLite path is relative to the project "
         "directory; four slashes make it absolute.",
+        "database",
+        secret=True,
+    ),
+    Variable(
+        "DATABASE_PASSWORD",
+        "",
+        "str",
+        "Password of the default database when DATABASE_URL carries none: the generated "
+        "compose stack gives it to the app as a file (DATABASE_PASSWORD_FILE), so the URL "
+        "shows no secret.",
         "database",
         secret=True,
     ),

@@ -2,6 +2,7 @@
 
 =============== ==========================================================
 deploykit.E010  DEPLOYKIT_HEALTH_CHECKS names something that is not a Check class
+deploykit.E011  DEPLOYKIT_HEALTH_TOKEN is shorter than 32 characters
 deploykit.W010  health URLs are included but HealthCheckMiddleware is not in MIDDLEWARE
 deploykit.W011  HealthCheckMiddleware is not the first entry of MIDDLEWARE
 deploykit.W012  DEPLOYKIT_HEALTH_PATH differs from where the health URLs are included
@@ -21,7 +22,12 @@ from django_deploykit.conf import conf
 from django_deploykit.exceptions import ConfigError
 from django_deploykit.health.checks import TIERS, load_checks
 
-__all__ = ["check_health_checks", "check_health_deadline", "check_health_middleware"]
+__all__ = [
+    "check_health_checks",
+    "check_health_deadline",
+    "check_health_middleware",
+    "check_health_token",
+]
 
 MIDDLEWARE_PATH = "django_deploykit.health.middleware.HealthCheckMiddleware"
 
@@ -106,6 +112,24 @@ def check_health_deadline(app_configs: Any = None, **kwargs: Any) -> list[CheckM
                 hint="Keep it below the probe's timeoutSeconds (default 0.8), or raise "
                 "timeoutSeconds.",
                 id="deploykit.W013",
+            )
+        ]
+    return []
+
+
+@register(Tags.security)
+def check_health_token(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    from django_deploykit.health.views import MIN_TOKEN_LENGTH
+
+    token = conf.HEALTH_TOKEN
+    if token and len(token) < MIN_TOKEN_LENGTH:
+        return [
+            Error(
+                f"DEPLOYKIT_HEALTH_TOKEN has {len(token)} characters, fewer than "
+                f"{MIN_TOKEN_LENGTH}: it could be guessed, so it shows no health details.",
+                hint='Use a long random value, e.g. python -c "import secrets; '
+                'print(secrets.token_urlsafe(32))".',
+                id="deploykit.E011",
             )
         ]
     return []

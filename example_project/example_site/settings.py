@@ -80,11 +80,9 @@ MEDIA_ROOT = BASE_DIR / "media"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Behind nginx or a TLS-terminating proxy that sets X-Forwarded-Proto.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT")
-# Served over HTTPS only once the redirect is on: then cookies are HTTPS-only too.
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT
+# Behind nginx or a TLS-terminating proxy that sets X-Forwarded-Proto: the SSL redirect,
+# Secure cookies and HSTS, from SECURE_SSL_REDIRECT and SECURE_HSTS_*.
+globals().update(env.https_settings())
 
 LOGGING = {
     "version": 1,

@@ -25,6 +25,7 @@ _SCALE_ONLY = {
     "autoscale": "--autoscale",
     "ingress": "--ingress",
     "ingress_class": "--ingress-class",
+    "ingress_namespace": "--ingress-namespace",
     "gateway": "--gateway",
     "database_in_cluster": "--database-in-cluster",
     "shared_media": "--shared-media",
@@ -77,6 +78,12 @@ def add_target_arguments(parser: CommandParser) -> None:
     )
     group.add_argument("--ingress-class", help="ingressClassName of the Ingress")
     group.add_argument(
+        "--ingress-namespace",
+        metavar="NAMESPACE",
+        help="namespace of the ingress controller's or gateway's pods, the only ones the "
+        "web pods accept (Kubernetes; default ingress-nginx)",
+    )
+    group.add_argument(
         "--gateway",
         metavar="[NAMESPACE/]NAME",
         help="the Gateway the HTTPRoute attaches to (with --ingress gateway)",
@@ -118,6 +125,7 @@ def scale_options(opts: dict[str, Any]) -> ScaleOptions | None:
         autoscale=parse_autoscale(opts["autoscale"]),
         ingress=opts["ingress"] or ("gateway" if opts["gateway"] else "ingress"),
         ingress_class=opts["ingress_class"],
+        ingress_namespace=opts.get("ingress_namespace") or "ingress-nginx",
         gateway=opts["gateway"],
         database_in_cluster=bool(opts["database_in_cluster"]),
         shared_media=bool(opts["shared_media"]),

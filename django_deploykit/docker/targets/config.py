@@ -39,6 +39,10 @@ def app_config(plan: Plan, options: ScaleOptions) -> dict[str, str]:
         "ALLOWED_HOSTS": ",".join(options.hosts),
         "CSRF_TRUSTED_ORIGINS": ",".join(f"https://{h.lstrip('*.')}" for h in options.hosts),
         "SECURE_SSL_REDIRECT": "true",
+        # TLS always ends at the ingress/proxy here: Secure cookies follow the redirect.
+        "SECURE_HSTS_SECONDS": "31536000",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+        "SECURE_HSTS_PRELOAD": "true",
         "DATABASE_CONN_MAX_AGE": "60",
         "PORT": str(plan.port),
         "GUNICORN_WORKERS": variable("GUNICORN_WORKERS").default,

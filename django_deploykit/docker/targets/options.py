@@ -45,6 +45,8 @@ class ScaleOptions:
     #: "ingress" (networking.k8s.io/v1) or "gateway" (Gateway API HTTPRoute).
     ingress: str = "ingress"
     ingress_class: str | None = None
+    #: Namespace of the ingress controller's (or gateway's) pods: the only ones let in.
+    ingress_namespace: str = "ingress-nginx"
     #: The Gateway an HTTPRoute attaches to: NAME or NAMESPACE/NAME.
     gateway: str | None = None
     #: Run the database inside the cluster/stack (one instance, not highly available).
@@ -139,6 +141,11 @@ def check(plan: Plan, options: ScaleOptions) -> None:
         raise ConfigError("--ingress gateway needs --gateway NAME (or NAMESPACE/NAME).")
     if options.gateway and not all(_NAME.match(p) for p in options.gateway.split("/", 1)):
         raise ConfigError(f"--gateway {options.gateway!r}: write NAME or NAMESPACE/NAME.")
+    if not _NAME.match(options.ingress_namespace) or "." in options.ingress_namespace:
+        raise ConfigError(
+            f"--ingress-namespace {options.ingress_namespace!r} is not a namespace name "
+            "(lower-case letters, digits and '-')."
+        )
     for role in ("beat", "search", "db"):
         if options.count(role) > 1:
             raise ConfigError(_SINGLETONS[role])

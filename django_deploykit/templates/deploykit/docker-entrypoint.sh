@@ -61,6 +61,8 @@ fi
 
 case "$role" in
   web)
+    # A media volume made by an older image is 0750: nginx could not read it.
+    chmod go+rx {{ plan.media_path }} 2>/dev/null || true
 {% if plan.wait_for_db %}
     wait_for_db
 {% endif %}
