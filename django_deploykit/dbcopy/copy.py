@@ -17,7 +17,8 @@ from typing import Any, cast
 
 from django.db import DatabaseError, connections, transaction
 
-from django_deploykit.dbcopy.backends import Adapter
+from django_deploykit.dbcopy import bulk
+from django_deploykit.dbcopy.backends import Adapter, adapter_for
 from django_deploykit.dbcopy.convert import Row, row_converter
 from django_deploykit.dbcopy.plan import Plan, Table
 from django_deploykit.dbcopy.progress import Progress
@@ -138,15 +139,21 @@ def copy_plan(
     batch_bytes: int,
     progress: Progress,
     on_group: Callable[[], None] | None = None,
+    loads: dict[str, bulk.TableLoad] | None = None,
+    sent: dict[str, bulk.Digest] | None = None,
 ) -> list[TableResult]:
+    """Copy every table not ``done``. Tables in ``loads`` are streamed through the
+    server's bulk path (``bulk.py``); their digests go into ``sent`` when it is given."""
     results: list[TableResult] = []
     todo = [t for t in plan.tables if t.name not in done]
+    loads = loads or {}
     _clear(target, todo)
-    reader = _Reader(source_alias, todo, target, batch_rows, target.batch_bytes(batch_bytes))
+    reader = _Reader(source_alias, [t for t in todo if t.name not in loads], target,
+                     batch_rows, target.batch_bytes(batch_bytes))  # fmt: skip
     # Inserts go through the driver's own cursor: its errors are not Django's wrappers.
     failures = (DatabaseError, target.connection.Database.Error,
                 connections[source_alias].Database.Error, ValueError, TypeError,
-                OverflowError)  # fmt: skip
+                OverflowError, OSError)  # fmt: skip
     reader.start()
     try:
         for group in plan.groups:
@@ -159,7 +166,12 @@ def copy_plan(
                     group_results = []
                     for t in group.tables:
                         current[:] = [t]
-                        group_results.append(_write_table(t, reader, target, totals, progress))
+                        group_results.append(
+                            _stream_table(loads[t.name], source_alias, target, totals,
+                                          progress, sent)  # fmt: skip
+                            if t.name in loads
+                            else _write_table(t, reader, target, totals, progress)
+                        )
                     for r in group_results:
                         state.put(f"done:{r.table}", str(r.rows))
             except failures as exc:
@@ -201,3 +213,17 @@ def _write_table(table: Table, reader: _Reader, target: Adapter, totals: dict[st
         progress.advance(len(chunk))
     progress.finish()
     return TableResult(table.name, rows, time.monotonic() - started)
+
+
+def _stream_table(spec: bulk.TableLoad, source_alias: str, target: Adapter,
+                  totals: dict[str, int], progress: Progress,
+                  sent: dict[str, bulk.Digest] | None) -> TableResult:  # fmt: skip
+    started = time.monotonic()
+    table = spec.table
+    progress.start(table, totals.get(table.name, 0))
+    source = adapter_for(connections[source_alias])
+    digest = bulk.load(spec, source, target, digests=sent is not None, advance=progress.advance)
+    if sent is not None:
+        sent[table.name] = digest
+    progress.finish()
+    return TableResult(table.name, digest.rows, time.monotonic() - started)

@@ -1,0 +1,131 @@
+"""The streamed bulk path (LOAD DATA LOCAL INFILE / COPY FROM STDIN) on real servers:
+which tables take it, exact values, verification by server aggregates, no half copy."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+
+import pytest
+from django.db import connections
+
+from django_deploykit.dbcopy import Options, dbcopy
+from django_deploykit.dbcopy.backends import adapter_for
+from django_deploykit.dbcopy.bulk import prepare
+from django_deploykit.dbcopy.plan import build_plan
+from django_deploykit.dbcopy.state import StateTable
+from tests.dbcopy_app import models as m
+from tests.dbcopy_data import UTC, fill, rows
+
+pytest_plugins = ["tests.dbcopy_support"]
+pytestmark = pytest.mark.usefixtures("db_access")
+
+BOTH = [pytest.param("mariadb", marks=pytest.mark.mariadb),
+        pytest.param("postgres", marks=pytest.mark.postgres)]  # fmt: skip
+STREAMED = {"dbcopy_app_tag", "dbcopy_app_author", "dbcopy_app_book", "dbcopy_app_book_tags"}
+# Text that a tab-separated stream could mistake for its own syntax.
+HOSTILE = [
+    "tab\there", "new\nline", "cr\rlf\r\n", "back\\slash\\", "\\N", "\\\\N", "\\", "",
+    "end\\", "\\t not a tab", "Zoë 🎉 ✍️ 𝄞", "'quotes' \"double\" `back`", "a,b;c|d",
+]  # fmt: skip
+
+
+def fill_hostile(alias: str) -> None:
+    fill(alias)
+    authors = m.Author.objects.using(alias).bulk_create([m.Author(name=n) for n in HOSTILE])
+    stamps = [
+        datetime.datetime(2024, 1, 1, 0, 0, 0, 0, tzinfo=UTC),  # stored without a fraction
+        datetime.datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime.datetime(2024, 2, 29, 12, 0, 0, 1, tzinfo=UTC),
+        datetime.datetime(1, 1, 1, 0, 0, 0, 10, tzinfo=UTC),
+    ]
+    prices = ["0.00", "-0.01", "999999.99", "-999999.99", "0.10", "123456.78"]
+    m.Book.objects.using(alias).bulk_create(
+        m.Book(author=authors[i % len(authors)], title=text, body=text * 50,
+               price=decimal.Decimal(prices[i % len(prices)]),
+               published=stamps[i % len(stamps)])
+        for i, text in enumerate(HOSTILE)
+    )  # fmt: skip
+
+
+def streamed(source: str, target: str) -> set[str]:
+    plan = build_plan()
+    src, dst = adapter_for(connections[source]), adapter_for(connections[target])
+    return set(prepare(plan.tables, src, dst)[0])
+
+
+@pytest.mark.parametrize("kind", BOTH)
+def test_streamed_tables_are_exact_and_verified(kind, make_sqlite, make_server_db):
+    source, _ = make_sqlite()
+    fill_hostile(source)
+    target, _ = make_server_db(kind)
+    assert streamed(source, target) >= STREAMED  # the path under test is the one taken
+    result = dbcopy(source, target, Options())
+    assert result.copied and result.verified, result.as_dict()
+    for model in (m.Tag, m.Author, m.Book, m.Book.tags.through):
+        assert rows(source, model) == rows(target, model), model._meta.label
+    names = set(m.Author.objects.using(target).values_list("name", flat=True))
+    assert set(HOSTILE) <= names
+    book = m.Book.objects.using(target).get(title="new\nline")
+    assert book.published == datetime.datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    assert book.price == decimal.Decimal("-0.01")
+    assert m.Book.objects.using(target).get(title="\\N").body == "\\N" * 50
+
+
+@pytest.mark.mariadb
+def test_a_value_the_server_changes_is_not_a_silent_half_copy(make_sqlite, make_server_db):
+    """LOAD DATA LOCAL turns refused rows into warnings (duplicates are skipped): the
+    table fails and its transaction is rolled back instead."""
+    source, _ = make_sqlite()
+    fill(source)
+    m.Book.objects.using(source).filter(title="Book 3").update(title="Book 2")
+    target, _ = make_server_db("mariadb")
+    with connections[target].cursor() as cursor:  # a rule only the target has
+        cursor.execute("CREATE UNIQUE INDEX only_here ON dbcopy_app_book (title)")
+    with pytest.raises(Exception, match="rows|skipped|Duplicate"):
+        dbcopy(source, target, Options())
+    assert m.Book.objects.using(target).count() == 0
+    assert StateTable(connections[target]).exists()  # marked unfinished, not as done
+    assert "dbcopy_app_book" not in StateTable(connections[target]).done()
+
+
+@pytest.mark.mariadb
+def test_verification_sees_a_value_changed_after_the_stream(make_sqlite, make_server_db):
+    from django_deploykit.dbcopy import Progress
+
+    source, _ = make_sqlite()
+    fill_hostile(source)
+    target, _ = make_server_db("mariadb")
+
+    class Tamper(Progress):
+        def finish(self) -> None:  # microseconds lost behind dbcopy's back
+            with connections[target].cursor() as cursor:
+                cursor.execute(
+                    "UPDATE dbcopy_app_book SET published = "
+                    "DATE_FORMAT(published, '%Y-%m-%d %H:%i:%s') WHERE id = 2"
+                )
+
+    result = dbcopy(source, target, Options(), progress=Tamper())
+    assert result.verified is False
+    assert "dbcopy_app_book: same row count" in " ".join(result.mismatches)
+
+
+@pytest.mark.mariadb
+def test_server_without_local_infile_falls_back_and_says_so(make_sqlite, make_server_db):
+    source, _ = make_sqlite()
+    fill(source)
+    target, _ = make_server_db("mariadb")
+    with connections[target].cursor() as cursor:
+        cursor.execute("SELECT @@GLOBAL.local_infile")
+        (before,) = cursor.fetchone()
+        cursor.execute("SET GLOBAL local_infile = 0")
+    try:
+        connections[target].close()
+        assert streamed(source, target) == set()
+        result = dbcopy(source, target, Options())
+    finally:
+        with connections[target].cursor() as cursor:
+            cursor.execute(f"SET GLOBAL local_infile = {int(before)}")
+    assert result.copied and result.verified
+    assert "local_infile" in [p.code for p in result.problems if p.severity == "warning"]
+    assert rows(source, m.Book) == rows(target, m.Book)
