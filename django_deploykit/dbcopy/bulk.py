@@ -27,7 +27,8 @@ import tempfile
 import threading
 import uuid
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -303,7 +304,7 @@ def _sqlite_text(source: Adapter, table: Table, column: str, fmt: Format) -> str
 
 # --- streaming ---------------------------------------------------------------------------
 def _blocks(source: Adapter, spec: TableLoad, digests: bool, vendor: str,
-            counted: list[Digest]) -> Iterator[bytes]:  # fmt: skip
+            counted: list[Digest]) -> Generator[bytes, None, None]:  # fmt: skip
     """The table as text blocks; ``counted`` receives the digest when the table ends."""
     q = source.quote
     python_columns = spec.columns[len(spec.columns) - len(spec.formats) :]
@@ -353,8 +354,9 @@ def _load_postgres(spec: TableLoad, source: Adapter, target: Adapter, digests: b
     sql = "COPY {} ({}) FROM STDIN".format(
         target.quote(spec.table.name), ", ".join(target.quote(c) for c in spec.columns)
     )
-    with target.connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
-        for block in _blocks(source, spec, digests, target.connection.vendor, counted):
+    blocks = _blocks(source, spec, digests, target.connection.vendor, counted)
+    with closing(blocks), target.connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
+        for block in blocks:
             copy.write(block)
             advance(block.count(b"\n"))
     return counted[0]
@@ -363,7 +365,7 @@ def _load_postgres(spec: TableLoad, source: Adapter, target: Adapter, digests: b
 class _Feeder(threading.Thread):
     """Writes the table's text into the FIFO the server's LOAD DATA reads from."""
 
-    def __init__(self, path: str, blocks: Iterator[bytes],
+    def __init__(self, path: str, blocks: Generator[bytes, None, None],
                  advance: Callable[[int], None]) -> None:  # fmt: skip
         super().__init__(name="dbcopy-bulk", daemon=True)
         self.path, self.blocks, self.advance = path, blocks, advance
@@ -384,6 +386,8 @@ class _Feeder(threading.Thread):
             self.aborted = True  # the statement failed; its error is the one reported
         except BaseException as exc:
             self.error = exc
+        finally:
+            self.blocks.close()  # here, while the source connection is still open
 
     def release(self) -> None:
         """Unblock a writer still waiting for the server to open the FIFO."""

@@ -167,8 +167,9 @@ def copy_plan(
                     for t in group.tables:
                         current[:] = [t]
                         group_results.append(
-                            _stream_table(loads[t.name], source_alias, target, totals,
-                                          progress, sent)  # fmt: skip
+                            _stream_table(
+                                loads[t.name], source_alias, target, totals, progress, sent
+                            )
                             if t.name in loads
                             else _write_table(t, reader, target, totals, progress)
                         )
