@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.deploy_site import NGINX_IMAGE, ensure_nginx_image
 from tests.test_dockerize_corpus import CORPUS, copy_corpus, dockerize, lint
 from tests.test_dockerize_docker import BASE_IMAGE, docker, free_port
 
@@ -33,12 +34,6 @@ pytestmark = pytest.mark.docker
 
 POSTGRES_IMAGE = os.environ.get("DEPLOYKIT_TEST_POSTGRES_IMAGE", "deploykit-ci/postgres:latest")
 MARIADB_IMAGE = os.environ.get("DEPLOYKIT_TEST_MARIADB_IMAGE", "deploykit-ci/mariadb:latest")
-#: Media is served by the generated stack once #12 item 4 (frontdoor) lands: then remove
-#: this reason and the upload check below runs to the end.
-MEDIA_NOT_SERVED_YET = (
-    "MEDIA_NOT_SERVED_YET: the generated stack does not serve MEDIA_URL yet (#12 item 4); "
-    "the upload was stored and kept, only the read-back is skipped"
-)
 DEBUG_TEXT = ("Using the URLconf", "DEBUG = True", "Django tried these URL patterns")
 PASSWORD = "corpus-Passw0rd-" + uuid.uuid4().hex[:8]
 UPLOAD = bytes(range(256)) * 64 + b"\x00end"
@@ -81,6 +76,8 @@ class Stack:
             f"BASE_IMAGE={BASE_IMAGE}",
             f"APP_IMAGE={self.image}",
             f"WEB_PORT={self.port}",
+            # Projects with uploads get nginx in front of web (it serves MEDIA_URL).
+            f"NGINX_IMAGE={NGINX_IMAGE}",
         ]
         if db == "postgres":
             lines.append(f"DB_IMAGE={POSTGRES_IMAGE}")
@@ -162,6 +159,7 @@ def test_corpus_project_runs_in_containers(name: str, python: Path, tmp_path: Pa
     assert "container settings:" in result.stdout
     lint(project, project / "Dockerfile")
     stack = Stack(project, name)
+    ensure_nginx_image()
     stack.configure(db)
     try:
         stack.up("--build")
@@ -283,7 +281,7 @@ def check_upload_read_back(stack: Stack) -> None:
         "print(hashlib.sha256(open(p,'rb').read()).hexdigest())",
     )
     assert stored.stdout.strip() == hashlib.sha256(UPLOAD).hexdigest(), stored.stderr
-    if MEDIA_NOT_SERVED_YET:
-        pytest.skip(MEDIA_NOT_SERVED_YET)
+    # Served by the stack's nginx from the media volume (#12 item 4), byte for byte.
     fetched = requests.get(stack.url(link.group(1)), timeout=10)
     assert fetched.status_code == 200 and fetched.content == UPLOAD
+    assert fetched.headers.get("Server") == "nginx"
