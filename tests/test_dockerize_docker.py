@@ -47,7 +47,7 @@ def make_project(target: Path) -> Path:
     return project
 
 
-def manage(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def manage(project: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -63,7 +63,7 @@ def manage(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
     )
 
 

@@ -1,0 +1,143 @@
+"""Docker tier, linux/arm64 (a Raspberry Pi's platform) built and run under QEMU emulation.
+
+The runner is amd64: `.ci/qemu-binfmt.sh` registers Debian's qemu-aarch64 handler and
+`.ci/base-image.sh` (ARCH=arm64) imports an arm64 stand-in for python:3.11-slim, so the
+engine's own BuildKit builds `--platform linux/arm64` without buildx or a registry.
+Each test prints its timings (`-s` shows them): emulation is 5-20x slower than native.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from django_deploykit.docker import engine
+from tests import tiers
+from tests.test_dockerize_docker import HOST, docker, get, make_project, manage
+
+pytestmark = pytest.mark.docker
+
+ARM64_BASE = os.environ.get(
+    "DEPLOYKIT_TEST_ARM64_BASE_IMAGE", "deploykit-ci/python:3.11-slim-arm64"
+)
+
+
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+@pytest.fixture(scope="module")
+def arm64_base() -> str:
+    if tiers.unavailable("docker"):
+        pytest.skip(tiers.unavailable("docker"))
+    found = docker("image", "inspect", "-f", "{{.Os}}/{{.Architecture}}", ARM64_BASE, check=False)
+    if found.returncode != 0:
+        pytest.fail(
+            f"{ARM64_BASE} is missing: CI builds it (bash .ci/qemu-binfmt.sh && ARCH=arm64 "
+            f"bash .ci/base-image.sh {ARM64_BASE})"
+        )
+    assert found.stdout.strip() == "linux/arm64", found.stdout
+    return ARM64_BASE
+
+
+def build_arm64(project: Path, tag: str, base: str, *options: str) -> float:
+    """`dockerize [options] --build --platform linux/arm64`; returns the seconds it took."""
+    start = time.monotonic()
+    result = manage(
+        project,
+        "dockerize",
+        *options,
+        "--build",
+        "--platform",
+        "linux/arm64",
+        "--tag",
+        tag,
+        "--build-arg",
+        f"BASE_IMAGE={base}",
+        # Emulation on a shared runner: 5-20x slower than native (figures in the docs).
+        timeout=1800,
+    )
+    seconds = time.monotonic() - start
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    arch = docker("image", "inspect", "-f", "{{.Os}}/{{.Architecture}}", tag).stdout.strip()
+    assert arch == "linux/arm64", arch
+    size = int(docker("image", "inspect", "-f", "{{.Size}}", tag).stdout)
+    print(f"\n[arm64] built {tag} in {seconds:.0f}s, {size / 1e6:.0f} MB, load {_load()}")
+    return seconds
+
+
+@pytest.fixture
+def cleanup() -> Iterator[list[tuple[str, str]]]:
+    """(kind, name) pairs removed after the test: containers, volumes, images."""
+    made: list[tuple[str, str]] = []
+    yield made
+    for kind, name in reversed(made):
+        if kind == "container":
+            docker("rm", "-f", "-v", name, check=False)
+        elif kind == "volume":
+            docker("volume", "rm", "-f", name, check=False)
+        else:
+            docker("rmi", "-f", name, check=False)
+
+
+def test_example_builds_for_arm64_and_serves_healthy_under_emulation(
+    arm64_base, tmp_path, cleanup
+) -> None:
+    project = make_project(tmp_path / "site")
+    name = f"deploykit-test-arm64-{uuid.uuid4().hex[:8]}"
+    tag = f"deploykit-test/{name}:latest"
+    cleanup.append(("image", tag))
+    build_arm64(project, tag, arm64_base)
+    # What runs in the image is aarch64 code, not the host's.
+    machine = docker("run", "--rm", "--entrypoint", "uname", tag, "-m").stdout.strip()
+    assert machine == "aarch64"
+
+    api = engine.client()
+    cleanup += [("volume", name), ("container", name)]
+    env = {"SECRET_KEY": uuid.uuid4().hex, "ALLOWED_HOSTS": HOST}
+    mounts = {name: {"bind": "/app/data", "mode": "rw"}}
+    for command in (["migrate"], ["manage", "seed_posts", "--count", "3"]):
+        api.containers.run(tag, command, environment=env, volumes=mounts, remove=True)
+    start = time.monotonic()
+    web = api.containers.run(
+        tag,
+        # The image's own probe, with timings for emulation on a loaded runner: Python
+        # starting under QEMU can take longer than the image's 4 s probe timeout.
+        healthcheck={
+            "test": ["CMD", "python", "-m", "django_deploykit.health.probe", "--timeout", "20"],
+            "interval": 5 * 10**9,
+            "timeout": 60 * 10**9,
+            "start_period": 240 * 10**9,
+            "retries": 3,
+        },
+        environment=env,
+        volumes=mounts,
+        detach=True,
+        read_only=True,
+        tmpfs={"/tmp": ""},
+        ports={"8000/tcp": ("127.0.0.1", None)},
+        name=name,
+    )
+    # The image's HEALTHCHECK (start period 30 s, every 5 s) decides, as compose's --wait does.
+    status = engine.wait_healthy(web, timeout=300)
+    healthy_after = time.monotonic() - start
+    assert status == "healthy", web.logs()[-3000:]
+    print(f"[arm64] healthy {healthy_after:.0f}s after start, load {_load()}")
+    web.reload()
+    port = int(web.ports["8000/tcp"][0]["HostPort"])
+    assert get(port, "/health/")[0] == 200
+    status, page = get(port, "/")
+    assert status == 200 and b"<html" in page.lower()
+    detail = re.search(rb'href="(/posts/[^"]+/)"', page)
+    assert detail and get(port, detail.group(1).decode())[0] == 200
+    css = re.search(rb'href="(/static/[^"]+\.css)"', page)
+    assert css, page[:2000]
+    status, body = get(port, css.group(1).decode())
+    assert status == 200 and body.strip()
+    assert get(port, "/static/admin/css/base.css")[0] == 200
