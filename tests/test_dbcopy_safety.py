@@ -222,3 +222,23 @@ def test_fingerprint_sees_every_kind_of_write(kind, make_sqlite, make_server_db)
             m.Author.objects.using(alias).create(name="rolled back")
             raise RuntimeError
         assert fingerprint(alias) != before  # the sequence moved on
+
+
+@pytest.mark.django_db
+def test_migrating_a_target_leaves_the_projects_default_connection_as_it_was(make_sqlite):
+    """The default connection (here the test database, in memory, inside the test's
+    transaction) is set aside while the target is migrated, not closed."""
+    from django_deploykit.dbcopy.migrate import migrate_target
+
+    m.Tag.objects.create(name="only in the test database")
+    flags = list(m.Flag.objects.values_list("name", "on"))
+    target, _ = make_sqlite()
+    connections[target].close()
+    with connections[target].cursor() as cursor:
+        cursor.execute("DELETE FROM django_migrations WHERE app = 'dbcopy_app' AND name IN "
+                       "('0003_welcome_flag', '0004_postgres_only_index')")  # fmt: skip
+    m.Flag.objects.using(target).all().delete()
+    migrate_target(target)  # runs 0003 (and 0004, a no-op on SQLite) again
+    assert m.Tag.objects.filter(name="only in the test database").exists()
+    assert m.Flag.objects.using(target).filter(name="welcome").exists()
+    assert list(m.Flag.objects.values_list("name", "on")) == flags  # nothing landed here

@@ -39,16 +39,23 @@ def as_default(alias: str) -> Iterator[None]:
         yield
         return
     saved = connections.settings[DEFAULT_DB_ALIAS]
-    connections[DEFAULT_DB_ALIAS].close()
-    del connections[DEFAULT_DB_ALIAS]
+    # The project's own default connection is set aside, open, and put back as it was:
+    # closing it would lose an in-memory database and any transaction it is in.
+    local = connections._connections  # the per-thread wrappers (Django's own storage)
+    kept = getattr(local, DEFAULT_DB_ALIAS, None)
+    if kept is not None:
+        delattr(local, DEFAULT_DB_ALIAS)
     connections.settings[DEFAULT_DB_ALIAS] = connections.settings[alias]
     _clear_model_caches()
     try:
         yield
     finally:
-        connections[DEFAULT_DB_ALIAS].close()
-        del connections[DEFAULT_DB_ALIAS]
+        if hasattr(local, DEFAULT_DB_ALIAS):
+            getattr(local, DEFAULT_DB_ALIAS).close()
+            delattr(local, DEFAULT_DB_ALIAS)
         connections.settings[DEFAULT_DB_ALIAS] = saved
+        if kept is not None:
+            setattr(local, DEFAULT_DB_ALIAS, kept)
         _clear_model_caches()
 
 
