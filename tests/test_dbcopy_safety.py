@@ -151,6 +151,82 @@ def test_server_source_connection_is_read_only(kind, make_server_db, untouched):
     connections[alias].close()
 
 
+@pytest.mark.mariadb
+def test_same_database_name_on_two_mariadb_servers_is_not_refused(
+    make_sqlite, make_server_db, second_mariadb, untouched
+):
+    source, _ = make_sqlite()
+    fill(source)
+    untouched(source)
+    middle, url = make_server_db("mariadb")
+    assert dbcopy("--from", source, "--to", middle)[1] is None
+    untouched(middle)
+    other = second_mariadb(url.rsplit("/", 1)[1])  # the same name, on another server
+    out, exc = dbcopy("--from", middle, "--to", other, "--migrate", "--noinput")
+    assert exc is None, out
+    assert "verified" in out
+
+
+@pytest.fixture
+def second_mariadb(db_access):
+    """A second MariaDB server (a fresh data directory, loopback only) for one test."""
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+    import time
+
+    from tests.dbcopy_support import forget, register
+
+    install = shutil.which("mariadb-install-db")
+    server = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
+    if not install or not Path(server).exists():
+        pytest.skip("no mariadb-install-db/mariadbd on this machine")
+    data = Path(tempfile.mkdtemp(prefix="deploykit-maria2-"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run([install, "--no-defaults", f"--datadir={data}/db", "--user=root",
+                    "--auth-root-authentication-method=normal", "--skip-test-db"],
+                   check=True, capture_output=True, timeout=120)  # fmt: skip
+    proc = subprocess.Popen([server, "--no-defaults", f"--datadir={data}/db", "--user=root",
+                             f"--port={port}", "--bind-address=127.0.0.1",
+                             f"--socket={data}/sock", "--skip-log-bin"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    base = f"mysql://root@127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            admin = register(f"{base}/mysql", "admin")
+            try:
+                connections[admin].ensure_connection()
+                break
+            except Exception:
+                assert time.monotonic() < deadline, "the second MariaDB did not start"
+                time.sleep(0.2)
+            finally:
+                forget(admin)
+
+        def make(name: str) -> str:
+            admin = register(f"{base}/mysql", "admin")
+            with connections[admin].cursor() as cursor:
+                cursor.execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+            forget(admin)
+            return f"{base}/{name}"
+
+        yield make
+    finally:
+        for alias in [a for a in connections.settings if a.startswith("dbcopy_")]:
+            connections[alias].close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(data, ignore_errors=True)
+
+
 @pytest.fixture
 def second_postgres(db_access):
     """A second PostgreSQL server (initdb in a temp dir, loopback only) for one test."""
