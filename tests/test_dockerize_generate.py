@@ -136,10 +136,13 @@ def test_combination_is_valid(project: Path, db: str, search: bool, celery: bool
     roles = re.findall(r"^  ([a-z*]+)\)$", files["docker-entrypoint.sh"], re.M)
     assert set(roles) >= {"web", "migrate", "manage", "dev", "shell", "*"}
     assert ("worker" in roles) is celery
-    # Every role ends in exec (web through serve_draining, which execs unless draining).
+    # Every role ends in exec (web through serve_draining, which execs unless draining);
+    # the healthcheck roles are short probes run beside PID 1, not servers.
     dispatch = files["docker-entrypoint.sh"].split('case "$role" in', 1)[1]
     for block in dispatch.split(";;")[:-1]:
-        body = block.rsplit(")\n", 1)[-1]
+        label, body = block.rsplit(")\n", 1)
+        if label.strip().endswith("-health"):
+            continue
         assert "exec " in body or "serve_draining " in body, body
 
 
@@ -157,7 +160,10 @@ def test_dockerfile_shape(project: Path) -> None:
     text = generate(project)["Dockerfile"]
     assert "# syntax=" not in text and "<<" not in text and "--link" not in text
     assert "ARG BASE_IMAGE=python:" in text and "-slim" in text
-    assert re.search(r"^USER 10001:10001$", text, re.M)
+    assert re.search(r"^ARG APP_UID=10001$", text, re.M) and re.search(
+        r"^ARG APP_GID=10001$", text, re.M
+    )
+    assert re.search(r"^USER \$\{APP_UID\}:\$\{APP_GID\}$", text, re.M)  # 10001 unless dev
     assert "useradd" in text and "--home-dir /home/app" in text
     assert "chown -R" not in text
     assert "COPY --chmod=0755 docker-entrypoint.sh" in text

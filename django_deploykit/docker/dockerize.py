@@ -20,7 +20,7 @@ from django_deploykit.docker.plan import (
     merge,
     saved_choices,
 )
-from django_deploykit.docker.render import render_all
+from django_deploykit.docker.render import render_all, venv_urls
 from django_deploykit.docker.source import carry_wheel, installed_source
 from django_deploykit.docker.targets import ScaleOptions, render_target
 from django_deploykit.env.overlay import Overlay, explain, preview
@@ -146,6 +146,9 @@ def dockerize(options: Options, out: Callable[[str], None] = print) -> int:
     if any(c.file.secret for c in written) and writer.ensure_gitignored(directory):
         out("  .gitignore             secrets and key files added")
     out(f"Wrote {len(written)} file(s) in {directory}.")
+    env_created = any(c.file.secret and c.status == "create" for c in written)
+    for line in development_steps(plan, env_created):
+        out(line)
     _caveats(caveats, out)
     if options.build:
         tag = options.tag or f"{plan.project}:latest"
@@ -316,3 +319,30 @@ def _static(plan: Plan) -> str:
     root = facts.static_root or f"{plan.static_path} (STATIC_ROOT unset)"
     served = "whitenoise" if facts.whitenoise else "whitenoise, added in the container"
     return f"{root} ({'nginx' if plan.nginx else served})"
+
+
+def development_steps(plan: Plan, env_created: bool) -> list[str]:
+    """How to develop in the stack, or in the venv against its services."""
+    dev = "docker compose -f compose.yaml -f compose.dev.yaml"
+    services = " ".join(
+        name
+        for name, used in (
+            ("db", plan.db != "sqlite"),
+            ("meilisearch", plan.search),
+            ("redis", plan.redis),
+        )
+        if used
+    )
+    lines = [f"Development: {dev} up --build --wait   (code mounted, reload on save)"]
+    urls = venv_urls(plan, "<DB_PASSWORD>")
+    if not services:
+        lines.append("Django in your venv needs no service (SQLite): python manage.py runserver")
+        return lines
+    lines.append(f"Django in your venv: {dev} up -d --wait {services}")
+    names = ", ".join(name for name, _ in urls)
+    if env_created:
+        lines.append(f"  .env gives the venv {names} on 127.0.0.1 (DEBUG=true in your shell).")
+    else:
+        lines.append("  Your .env was kept; the venv needs these lines in it (see DOCKER.md):")
+        lines += [f"    {name}={value}" for name, value in urls]
+    return lines

@@ -141,6 +141,11 @@ class Plan:
         return f"python:{self.python_version}-slim"
 
     @property
+    def beat_path(self) -> str:
+        """Directory of Celery beat's schedule file: a volume, so restarts keep it."""
+        return "/var/lib/celerybeat"
+
+    @property
     def static_build_path(self) -> str | None:
         """STATIC_ROOT in the build stages, where the project sits in /src."""
         if self.static_path and self.static_path.startswith("/app/"):

@@ -9,6 +9,7 @@ templates can be laid out readably.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import textwrap
@@ -30,6 +31,7 @@ __all__ = [
     "env_file",
     "render_all",
     "secret_values",
+    "venv_urls",
 ]
 
 _TAG_LINE = re.compile(r"^[ \t]*((?:\{%.*?%\}|\{#.*?#\})[ \t]*)+\n", re.M)
@@ -101,6 +103,8 @@ def _unused(plan: Plan) -> set[str]:
         unused |= {"MEILISEARCH_IMAGE", "MEILISEARCH_PORT"}
     if not plan.redis:
         unused |= {"REDIS_IMAGE", "REDIS_PORT"}
+    if not plan.celery:
+        unused.add("WORKER_HEALTH_EVERY")
     if not plan.nginx:
         unused |= {"HTTP_PORT", "HTTPS_PORT", "TLS_CERT_DIR"}
     if not plan.front:
@@ -245,7 +249,32 @@ def _secret(length: int = 40) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
-def env_file(plan: Plan, values: dict[str, str] | None = None) -> str:
+def venv_urls(plan: Plan, db_password: str) -> list[tuple[str, str]]:
+    """The service URLs a venv on this machine uses to reach compose.dev.yaml's services.
+
+    compose.yaml sets these variables for its containers itself, so the same .env
+    serves the containers and the venv.
+    """
+    urls = []
+    if plan.db == "postgres":
+        urls.append(("DATABASE_URL", f"postgres://app:{db_password}@127.0.0.1:5432/app"))
+    elif plan.db == "mariadb":
+        urls.append(("DATABASE_URL", f"mysql://app:{db_password}@127.0.0.1:3306/app"))
+    if plan.redis:
+        urls.append(("CACHE_URL", "redis://127.0.0.1:6379/1"))
+    if plan.celery:
+        urls.append(("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"))
+    if plan.search:
+        urls.append(("MEILISEARCH_URL", "http://127.0.0.1:7700"))
+    return urls
+
+
+def env_file(
+    plan: Plan,
+    values: dict[str, str] | None = None,
+    uid: int | None = None,
+    gid: int | None = None,
+) -> str:
     """A fresh .env for this machine (written only when absent).
 
     The app's secrets are files under secrets/; what stays here are the passwords the
@@ -276,4 +305,20 @@ def env_file(plan: Plan, values: dict[str, str] | None = None) -> str:
     for name in ("DB_PASSWORD", "DB_ROOT_PASSWORD", "MEILISEARCH_MASTER_KEY"):
         if name in values:
             lines.append(f"{name}={values[name]}")
+    urls = venv_urls(plan, values.get("DB_PASSWORD", ""))
+    if urls:
+        lines += [
+            "# Django in your venv reaches the services of compose.dev.yaml on 127.0.0.1",
+            "# (change the port here too if you set DB_PORT/REDIS_PORT/MEILISEARCH_PORT).",
+            "# The containers ignore these lines: compose.yaml sets their own URLs.",
+            *(f"{name}={value}" for name, value in urls),
+        ]
+    uid = os.getuid() if uid is None and hasattr(os, "getuid") else uid
+    gid = os.getgid() if gid is None and hasattr(os, "getgid") else gid
+    if uid is not None and gid is not None:
+        lines += [
+            "# Owner of this checkout: compose.dev.yaml builds its image for this user.",
+            f"DEV_UID={uid}",
+            f"DEV_GID={gid}",
+        ]
     return "\n".join(lines) + "\n"

@@ -11,6 +11,7 @@ One ``.env`` drives dev, Docker and production::
     DATABASES = env.databases()
     CACHES = env.caches()
     globals().update(env.https_settings())
+    CELERY_BROKER_URL = env.celery_broker_url()   # projects with Celery
     globals().update(env.deploykit_settings())
 
 Built on django-environ (``*_FILE`` secrets, casting, cache URLs) and
@@ -238,6 +239,17 @@ class Env:
             "SECURE_HSTS_INCLUDE_SUBDOMAINS": self.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS"),
             "SECURE_HSTS_PRELOAD": self.bool("SECURE_HSTS_PRELOAD"),
         }
+
+    def celery_broker_url(self) -> str:
+        """``CELERY_BROKER_URL``; unset, the generated stack's Redis (never amqp://localhost).
+
+        Celery's own default is RabbitMQ on localhost, which a project on Redis never
+        runs: a worker would retry it forever without a word about the setting.
+        """
+        url = self.raw("CELERY_BROKER_URL").strip()
+        if url:
+            return url
+        return "redis://redis:6379/0" if self.in_container else "redis://127.0.0.1:6379/0"
 
     def deploykit_settings(self) -> dict[str, Any]:
         """The ``DEPLOYKIT_*`` settings that come from the environment."""

@@ -317,9 +317,19 @@ VARIABLES: tuple[Variable, ...] = (
         "",
         "url",
         "Celery's broker URL, e.g. redis://redis:6379/0 (read it in settings with "
-        "env.raw('CELERY_BROKER_URL')).",
+        "env.celery_broker_url(): empty means the stack's Redis, redis://redis:6379/0 in a "
+        "container and redis://127.0.0.1:6379/0 in a venv).",
         "cache",
         secret=True,
+    ),
+    Variable(
+        "WORKER_HEALTH_EVERY",
+        "60",
+        "int",
+        "Seconds the Celery worker's healthcheck trusts its last successful `celery "
+        "inspect ping` before it pings again (a ping starts Python and imports the app).",
+        "runtime",
+        used_by=("entrypoint",),
     ),
     Variable(
         "SWARM_CONFIG_VERSION",
@@ -473,6 +483,24 @@ VARIABLES: tuple[Variable, ...] = (
         "6379",
         "int",
         "Host port compose.dev.yaml publishes Redis on (127.0.0.1 only).",
+        "compose",
+        used_by=("compose",),
+    ),
+    Variable(
+        "DEV_UID",
+        "1000",
+        "int",
+        "User id the development image (compose.dev.yaml) runs as: the owner of the "
+        "checkout (`id -u`), so the container can write the bind-mounted code. dockerize "
+        "writes yours into a new .env.",
+        "compose",
+        used_by=("compose",),
+    ),
+    Variable(
+        "DEV_GID",
+        "1000",
+        "int",
+        "Group id of the development image (`id -g`); see DEV_UID.",
         "compose",
         used_by=("compose",),
     ),
