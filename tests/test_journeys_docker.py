@@ -41,6 +41,7 @@ pytestmark = pytest.mark.docker
 POSTGRES_IMAGE = os.environ.get("DEPLOYKIT_TEST_POSTGRES_IMAGE", "deploykit-ci/postgres:latest")
 REDIS_IMAGE = "deploykit-ci/redis:latest"
 MEILISEARCH_IMAGE = "deploykit-ci/meilisearch:latest"
+NGINX_IMAGE = "deploykit-ci/nginx:latest"
 DEV_UID = 1234  # not root, not the image's 10001: the owner of the checkout
 BEAT_EVERY = 2.0
 
@@ -221,6 +222,7 @@ def project(tmp_path_factory) -> Iterator[Path]:
     images = ROOT / "tests" / "images"
     _ensure_image(REDIS_IMAGE, images / "redis" / "Dockerfile", images / "redis")
     _ensure_image(MEILISEARCH_IMAGE, images / "meilisearch" / "Dockerfile", ROOT / "tests")
+    _ensure_image(NGINX_IMAGE, images / "nginx" / "Dockerfile", images / "nginx")
     name = f"dkj{uuid.uuid4().hex[:8]}"
     project = make_project(tmp_path_factory.mktemp("journeys") / name)
     (project / "example_site" / "celery.py").write_text(CELERY_PY)
@@ -241,6 +243,7 @@ def project(tmp_path_factory) -> Iterator[Path]:
         env.write(
             f"BASE_IMAGE={BASE_IMAGE}\nDB_IMAGE={POSTGRES_IMAGE}\nREDIS_IMAGE={REDIS_IMAGE}\n"
             f"MEILISEARCH_IMAGE={MEILISEARCH_IMAGE}\nAPP_IMAGE=deploykit-test/{name}:latest\n"
+            f"NGINX_IMAGE={NGINX_IMAGE}\n"
         )
     yield project
     docker("rmi", "-f", f"deploykit-test/{name}:latest", f"{name}-dev:latest", check=False)
