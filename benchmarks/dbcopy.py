@@ -126,7 +126,8 @@ def child_dumpdata(source: str, fixture: str) -> dict:
 
     setup_django(source)
     started = time.perf_counter()
-    call_command("dumpdata", "dbcopy_app", output=fixture, verbosity=0)
+    models = ["dbcopy_app.Tag", "dbcopy_app.Author", "dbcopy_app.Book"]  # with book_tags
+    call_command("dumpdata", *models, output=fixture, verbosity=0)
     return {"seconds": time.perf_counter() - started, "peak_mb": peak_mb()}
 
 
@@ -256,15 +257,15 @@ def bench(kind: str, source: str, work: str, dumpdata: bool, fixture: str | None
     results = {}
     try:
         for verify in (True, False):
-            target = fresh_target(kind, "deploykit_bench_dbcopy", source)
+            target = fresh_target(kind, f"{PREFIX}_dbcopy", source)
             results["dbcopy" + ("" if verify else " --no-verify")] = run_child(
                 "dbcopy", source, target, verify
             )
-        target = fresh_target(kind, "deploykit_bench_infile", source)
+        target = fresh_target(kind, f"{PREFIX}_infile", source)
         bulk = "export + LOAD DATA LOCAL INFILE" if kind == "mariadb" else "export + COPY FROM"
         results[bulk] = run_child("infile", source, target, work)
         if dumpdata and fixture:
-            target = fresh_target(kind, "deploykit_bench_loaddata", source)
+            target = fresh_target(kind, f"{PREFIX}_loaddata", source)
             load = run_child("loaddata", source, target, fixture)
             results["dumpdata + loaddata"] = {
                 "seconds": DUMP["seconds"] + load["seconds"],
@@ -272,11 +273,12 @@ def bench(kind: str, source: str, work: str, dumpdata: bool, fixture: str | None
             }
     finally:
         for name in ("dbcopy", "infile", "loaddata"):
-            admin(kind, f"DROP DATABASE IF EXISTS deploykit_bench_{name}")
+            admin(kind, f"DROP DATABASE IF EXISTS {PREFIX}_{name}")
     return results
 
 
 DUMP: dict = {}
+PREFIX = f"deploykit_bench_{os.getpid()}"  # two runs at once do not share databases
 
 
 def report(kind: str, rows: int, results: dict) -> None:

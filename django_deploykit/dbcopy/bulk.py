@@ -41,7 +41,7 @@ from django_deploykit.dbcopy.plan import Table
 
 __all__ = ["Digest", "TableLoad", "differing", "load", "prepare"]
 
-_FETCH = 5000  # rows per fetch from SQLite and per write to the server
+_FETCH = 2000  # rows per fetch from SQLite and per write to the server
 Format = Callable[[Any], str]
 
 
@@ -308,10 +308,13 @@ def _blocks(source: Adapter, spec: TableLoad, digests: bool, vendor: str,
     """The table as text blocks; ``counted`` receives the digest when the table ends."""
     q = source.quote
     python_columns = spec.columns[len(spec.columns) - len(spec.formats) :]
-    selects = ([spec.sqlite_text] if spec.sqlite_text else []) + [q(c) for c in python_columns]
+    # SQLite's part comes as UTF-8 bytes (a BLOB): no str of four bytes per character
+    # (one emoji makes a whole text that wide), no decoding and encoding again.
+    first = [f"CAST({spec.sqlite_text} AS BLOB)"] if spec.sqlite_text else []
+    selects = first + [q(c) for c in python_columns]
     pk = q(cast(str, spec.table.pk.column))
     formats = spec.formats
-    start = 1 if spec.sqlite_text else 0  # the row's first value is SQLite's text
+    start = len(first)  # the row's first value is SQLite's text
     raw = source.connection.connection  # sqlite3: only this thread uses it during the load
     cursor = raw.execute(f"SELECT {', '.join(selects)} FROM {q(spec.table.name)} ORDER BY {pk}")
     rows = total = 0
@@ -322,19 +325,19 @@ def _blocks(source: Adapter, spec: TableLoad, digests: bool, vendor: str,
                 lines = [row[0] for row in batch]
             else:
                 lines = [
-                    "\t".join(
+                    b"\t".join(
                         [*row[:start]]
                         + [
-                            "\\N" if v is None else fmt(v)
+                            b"\\N" if v is None else fmt(v).encode()
                             for fmt, v in zip(formats, row[start:], strict=True)
                         ]
                     )
                     for row in batch
                 ]
             if row_hash is not None:
-                total += sum([row_hash(line.encode()) for line in lines])
+                total += sum(map(row_hash, lines))
             rows += len(lines)
-            yield ("\n".join(lines) + "\n").encode()
+            yield b"\n".join(lines) + b"\n"
     finally:
         cursor.close()
     counted.append(Digest(rows, total))
