@@ -19,10 +19,19 @@ $(VENV)/.installed: pyproject.toml
 	  echo "note: mysqlclient did not build (apt-get install libmariadb-dev pkg-config); the mariadb tier will be skipped"
 	touch $@
 
-# The main job on the embedded default: the example site on SQLite, dockerized,
-# served by gunicorn.
-demo: venv
-	cd example_project && PATH="$(CURDIR)/$(BIN):$$PATH" sh ./demo.sh $(PORT)
+# The main job: the example site dockerized and served from containers (compose)
+# when a Docker engine answers, else locally by gunicorn (demo.sh says which).
+# Its own venv holds only what the demo needs: deploykit and whitenoise.
+DEMO_VENV ?= .venv-demo
+
+$(DEMO_VENV)/.installed: pyproject.toml example_project/requirements.txt
+	$(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python -m pip install -q --upgrade pip
+	$(DEMO_VENV)/bin/python -m pip install -q -e . "whitenoise>=6.6"
+	touch $@
+
+demo: $(DEMO_VENV)/.installed
+	cd example_project && PATH="$(CURDIR)/$(DEMO_VENV)/bin:$$PATH" sh ./demo.sh $(PORT)
 
 # The whole test suite; tiers whose service is missing are skipped with a reason.
 test: venv
@@ -37,4 +46,4 @@ docs: venv
 	$(BIN)/sphinx-build -W -q -b html docs docs/_build/html
 
 clean:
-	rm -rf $(VENV) docs/_build build dist *.egg-info
+	rm -rf $(VENV) $(DEMO_VENV) docs/_build build dist *.egg-info

@@ -127,7 +127,7 @@ def test_poetry_without_a_lock(python: Path, tmp_path: Path) -> None:
     # poetry's ^3.11 holds this interpreter or the newest supported version in it.
     assert "[pyproject.toml (poetry) ^3.11]" in row(out, "python")
     dockerfile = (project / "Dockerfile").read_text()
-    assert "poetry lock -C /tmp/export && poetry export" in dockerfile
+    assert "poetry lock -C /tmp/export" in dockerfile and "poetry export" in dockerfile
     assert "source=poetry.lock" not in dockerfile
     lint(project, project / "Dockerfile")
 
@@ -140,7 +140,7 @@ def test_pipfile(python: Path, tmp_path: Path) -> None:
     assert row(result.stdout, "python") == "3.11  [Pipfile]"
     dockerfile = (project / "Dockerfile").read_text()
     assert "ARG BASE_IMAGE=python:3.11-slim" in dockerfile
-    assert "pipenv lock && pipenv requirements" in dockerfile
+    assert "pipenv lock" in dockerfile and "pipenv requirements" in dockerfile
     lint(project, project / "Dockerfile")
 
 

@@ -177,6 +177,11 @@ class Plan:
         return self.deploykit.carried and self.deps.has(DISTRIBUTION)
 
     @property
+    def embeds_python(self) -> bool:
+        """uWSGI links libpython: the runtime needs the shared library of the base's Python."""
+        return bool(self.deps.has("uwsgi"))
+
+    @property
     def source_dir(self) -> str:
         """The project (manage.py's folder) inside the build context: "." or "mysite"."""
         if self.deps.context == ".":
