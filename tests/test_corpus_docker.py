@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.deploy_site import NGINX_IMAGE, ensure_nginx_image
-from tests.test_dockerize_corpus import CORPUS, copy_corpus, dockerize, lint
+from tests.test_dockerize_corpus import CORPUS, add_deploykit, copy_corpus, dockerize, lint
 from tests.test_dockerize_docker import BASE_IMAGE, docker, free_port
 
 requests = pytest.importorskip("requests")
@@ -37,16 +37,6 @@ MARIADB_IMAGE = os.environ.get("DEPLOYKIT_TEST_MARIADB_IMAGE", "deploykit-ci/mar
 DEBUG_TEXT = ("Using the URLconf", "DEBUG = True", "Django tried these URL patterns")
 PASSWORD = "corpus-Passw0rd-" + uuid.uuid4().hex[:8]
 UPLOAD = bytes(range(256)) * 64 + b"\x00end"
-
-
-def add_deploykit(project: Path) -> None:
-    """The one edit a user makes: django_deploykit into INSTALLED_APPS."""
-    for path in project.rglob("*.py"):
-        text = path.read_text()
-        if "INSTALLED_APPS = [" in text and "django_deploykit" not in text:
-            path.write_text(
-                text.replace("INSTALLED_APPS = [", "INSTALLED_APPS = [\n    'django_deploykit',", 1)
-            )
 
 
 def e2e_projects() -> list[str]:

@@ -19,9 +19,20 @@ from tests.dockerize_helpers import compose_config, has_compose, tool
 CORPUS = Path(__file__).resolve().parent / "corpus"
 
 
+def add_deploykit(project: Path) -> None:
+    """The one edit a user makes: django_deploykit into INSTALLED_APPS."""
+    for path in project.rglob("*.py"):
+        text = path.read_text()
+        if "INSTALLED_APPS = [" in text and "django_deploykit" not in text:
+            path.write_text(
+                text.replace("INSTALLED_APPS = [", "INSTALLED_APPS = [\n    'django_deploykit',", 1)
+            )
+
+
 def copy_corpus(name: str, target: Path) -> Path:
     destination = target / name
     shutil.copytree(CORPUS / name, destination)
+    add_deploykit(destination)  # the one edit a user makes (tests/corpus/README.md)
     return destination
 
 
