@@ -218,11 +218,11 @@ def _names(requirements: list[str]) -> dict[str, frozenset[str]]:
     names, extras = set(), set()
     for text in requirements:
         try:
-            requirement = Requirement(text)
+            requirement: Requirement | None = Requirement(text)
         except InvalidRequirement:
             requirement = _wheel_requirement(text)
-            if requirement is None:
-                continue  # a path or URL without a name: nothing to match against
+        if requirement is None:
+            continue  # a path or URL without a name: nothing to match against
         name = canonicalize_name(requirement.name)
         names.add(name)
         extras |= {f"{name}[{extra}]" for extra in requirement.extras}

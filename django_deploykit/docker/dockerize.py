@@ -266,7 +266,9 @@ def table(plan: Plan, saved: Choices, flags: Choices) -> list[str]:
     python_why = _source("python", saved, flags)
     rows = [("settings", facts.settings_module, why)]
     if facts.configuration and facts.settings:
-        rows.append(("configuration", facts.configuration, facts.settings.configuration_reason))
+        rows.append(
+            ("configuration", facts.configuration, facts.settings.configuration_reason or "")
+        )
     rows += [
         (
             "python",

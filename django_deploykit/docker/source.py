@@ -61,6 +61,11 @@ def installed_source() -> DeploykitSource:
     try:
         dist = distribution(DISTRIBUTION)
     except PackageNotFoundError:
+        # Imported from a source checkout (PYTHONPATH) without being installed: that
+        # checkout is the source.
+        checkout = Path(__file__).resolve().parents[2]
+        if (checkout / "pyproject.toml").is_file():
+            return DeploykitSource("path", "0.0.0", checkout.as_uri())
         return DeploykitSource("unknown", "")
     text = dist.read_text("direct_url.json")
     if not text:
