@@ -104,6 +104,8 @@ def test_poetry_constraints_and_bad_pins() -> None:
 
 
 def test_remote_static_storage_is_collected_when_migrate_runs(project: Path, settings) -> None:
+    # No wsgi.py naming another module: the image runs the settings overridden here.
+    settings.WSGI_APPLICATION = "site_without_wsgi_file.wsgi.application"
     settings.STORAGES = {
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
         "staticfiles": {"BACKEND": "storages.backends.s3.S3Storage"},
