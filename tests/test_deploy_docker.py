@@ -153,6 +153,7 @@ def test_db_replaces_the_data_keeps_a_backup_and_restore_brings_it_back(
     assert result.returncode == 0, result.stdout + result.stderr
     assert "nothing to replace" in result.stdout
     assert "stopping web" in result.stdout and "replaced" in result.stdout
+    assert "the site answers 502 until web is back" in result.stdout  # said, not hidden
     assert title in site.get("/")[1]
 
     listing = site.deploy("backup", "--list").stdout
