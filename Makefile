@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export DEPLOYKIT_TEST_MARIADB_URL ?= mysql://root@127.0.0.1:3306/test
 export DEPLOYKIT_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: demo test venv lint docs clean
+.PHONY: demo test venv lint docs clean golden
 
 venv: $(VENV)/.installed
 
@@ -36,6 +36,11 @@ demo: $(DEMO_VENV)/.installed
 # The whole test suite; tiers whose service is missing are skipped with a reason.
 test: venv
 	$(BIN)/python -m pytest
+
+# Re-render the golden files of tests/golden/ after a deliberate template change;
+# review the result with git diff tests/golden.
+golden: venv
+	$(BIN)/python -m tests.golden --update
 
 lint: venv
 	@test -x $(BIN)/ruff || $(BIN)/python -m pip install -q ruff
