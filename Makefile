@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export DEPLOYKIT_TEST_MARIADB_URL ?= mysql://root@127.0.0.1:3306/test
 export DEPLOYKIT_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: demo test venv lint docs clean golden
+.PHONY: demo test venv lint typecheck docs clean golden
 
 venv: $(VENV)/.installed
 
@@ -46,6 +46,11 @@ lint: venv
 	@test -x $(BIN)/ruff || $(BIN)/python -m pip install -q ruff
 	$(BIN)/ruff check django_deploykit tests example_project benchmarks
 	$(BIN)/ruff format --check django_deploykit tests example_project benchmarks
+
+# mypy with django-stubs over the whole package, management commands included.
+typecheck: venv
+	@test -x $(BIN)/mypy || $(BIN)/python -m pip install -q mypy django-stubs types-PyYAML
+	$(BIN)/mypy
 
 docs: venv
 	$(BIN)/sphinx-build -W -q -b html docs docs/_build/html

@@ -8,13 +8,17 @@ environment; see :mod:`django_deploykit.env.overlay` and docs/dockerize.rst.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django_deploykit.env.overlay import load as _load
 
 globals().update(_load())
 
 if __name__ == "__main__":
-    print(f"Container settings on top of {DEPLOYKIT_CONTAINER_SETTINGS['base']}:")  # noqa: F821
-    for _name, _reason in DEPLOYKIT_CONTAINER_SETTINGS["overrides"]:  # noqa: F821
+    # Set by globals().update() above: what the overlay changed and why.
+    _summary: dict[str, Any] = globals()["DEPLOYKIT_CONTAINER_SETTINGS"]
+    print(f"Container settings on top of {_summary['base']}:")
+    for _name, _reason in _summary["overrides"]:
         print(f"  {_name:<24} {_reason}")
-    for _warning in DEPLOYKIT_CONTAINER_SETTINGS["warnings"]:  # noqa: F821
+    for _warning in _summary["warnings"]:
         print(f"  warning: {_warning}")

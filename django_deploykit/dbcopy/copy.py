@@ -151,8 +151,10 @@ def copy_plan(
     reader = _Reader(source_alias, [t for t in todo if t.name not in loads], target,
                      batch_rows, target.batch_bytes(batch_bytes))  # fmt: skip
     # Inserts go through the driver's own cursor: its errors are not Django's wrappers.
-    failures = (DatabaseError, target.connection.Database.Error,
-                connections[source_alias].Database.Error, ValueError, TypeError,
+    # The backends' wrappers have .Database (the driver module); django-stubs do not say so.
+    failures = (DatabaseError, target.connection.Database.Error,  # type: ignore[attr-defined]
+                connections[source_alias].Database.Error,  # type: ignore[attr-defined]
+                ValueError, TypeError,
                 OverflowError, OSError)  # fmt: skip
     reader.start()
     try:

@@ -41,7 +41,8 @@ def as_default(alias: str) -> Iterator[None]:
     saved = connections.settings[DEFAULT_DB_ALIAS]
     # The project's own default connection is set aside, open, and put back as it was:
     # closing it would lose an in-memory database and any transaction it is in.
-    local = connections._connections  # the per-thread wrappers (Django's own storage)
+    # The per-thread wrappers: Django's own storage, which has no public accessor.
+    local = connections._connections  # type: ignore[attr-defined]
     kept = getattr(local, DEFAULT_DB_ALIAS, None)
     if kept is not None:
         delattr(local, DEFAULT_DB_ALIAS)

@@ -78,20 +78,20 @@ def field_label(field: models.Field) -> str:
 
 def _dangling(table: Table, field: models.ForeignKey, source: Adapter, target: Adapter,
               keep: Sequence[str]) -> list[Problem]:  # fmt: skip
+    # ForeignKey.db_constraint is missing from django-stubs.
+    constrained: bool = field.db_constraint  # type: ignore[attr-defined]
     found = orphans(source, table, field)
     if not found:
         return []
     label = field_label(field)
     parent = field.related_model._meta.db_table
     kept = label.lower() in {k.lower() for k in keep}
-    if not field.db_constraint or kept:
+    if not constrained or kept:
         # No database constraint (db_constraint=False, e.g. an audit log keeping the id
         # of a deleted row on purpose) or accepted by the user: copied as they are.
-        enforced = field.db_constraint and target.connection.vendor == "postgresql"
+        enforced = constrained and target.connection.vendor == "postgresql"
         why = (
-            "the field has db_constraint=False"
-            if not field.db_constraint
-            else (f"--keep-dangling {label}")
+            "the field has db_constraint=False" if not constrained else (f"--keep-dangling {label}")
         )
         if not enforced:
             return [Problem(
@@ -107,7 +107,7 @@ def _dangling(table: Table, field: models.ForeignKey, source: Adapter, target: A
         f"source; or, if these references are meant to dangle, copy them as they are with "
         f"--keep-dangling {label}"
     )
-    if field.db_constraint and target.connection.vendor == "postgresql":
+    if constrained and target.connection.vendor == "postgresql":
         fix = (
             f"Delete the row, point it at an existing row, or set {field.column} to NULL in "
             "the source (PostgreSQL checks this foreign key at commit, so the target cannot "

@@ -126,11 +126,13 @@ class _PreseedDebug(ast.NodeTransformer):
 
     def visit_Module(self, node: ast.Module) -> ast.Module:
         for statement in node.body:
-            target = None
+            target: ast.expr
             if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
                 target = statement.targets[0]
             elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
                 target = statement.target
+            else:
+                continue
             if (
                 isinstance(target, ast.Name)
                 and target.id == "DEBUG"
@@ -410,7 +412,7 @@ def load(environ: MutableMapping[str, str] | None = None) -> dict[str, Any]:
     debug = Env(environ_map=environ).debug()
     configuration = environ.get("DJANGO_CONFIGURATION", "").strip()
     if configuration:
-        imported, replaced = _import_configuration(module, environ), []
+        imported, replaced = _import_configuration(module, environ), list[str]()
     else:
         imported, replaced = import_base(module, debug)
     base = settings_of(imported)

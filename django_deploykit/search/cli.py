@@ -8,6 +8,7 @@ found before anything is changed; 3 another rebuild of the index is running.
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import time
@@ -181,8 +182,10 @@ def _ignore(_: Any) -> None:
 class ProgressBar:
     """A one-line bar with docs/s and ETA on a terminal; sparse lines otherwise."""
 
-    def __init__(self, stream: TextIO | None = None, *, tty: bool | None = None) -> None:
-        self.stream = stream or sys.stderr
+    def __init__(
+        self, stream: TextIO | io.TextIOBase | None = None, *, tty: bool | None = None
+    ) -> None:
+        self.stream: TextIO | io.TextIOBase = stream or sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
         self._last = 0.0
         self._open = False

@@ -72,7 +72,7 @@ class PostgreSQLAdapter(Adapter):
                             f"{table.pk.column} = {pk_value}.",
                             table.name,
                             pk_value,
-                            field.column,
+                            field.column or "",
                             "source",
                         )  # fmt: skip
                         for (pk_value,) in cursor.fetchall()

@@ -20,6 +20,7 @@ from django_deploykit.dbcopy import Options, dbcopy
 from django_deploykit.dbcopy.progress import progress_for
 from django_deploykit.dbcopy.report import Result
 from django_deploykit.exceptions import ConfigError, DeployKitError
+from django_deploykit.management.output import RawStream
 
 INTERRUPTED = 130  # what a shell reports for a command ended by SIGINT
 
@@ -79,7 +80,7 @@ class Command(BaseCommand):
             confirm=lambda msg: not opts["interactive"] or self._ask(msg, "--truncate"),
             migrate=lambda target: self._may_migrate(target, opts),
         )  # fmt: skip
-        progress = progress_for(self.stderr._out, 0 if quiet else opts["verbosity"])
+        progress = progress_for(RawStream(self.stderr), 0 if quiet else opts["verbosity"])
         try:
             result = dbcopy(opts["source"], opts["target"], options, progress)
         except KeyboardInterrupt:

@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, OperationalError
 
 from django_deploykit.exceptions import ConfigError, ServiceUnavailable
+from django_deploykit.management.output import RawStream
 from django_deploykit.migrate.lock import migration_lock
 
 
@@ -54,8 +55,8 @@ class Command(BaseCommand):
                     database=alias,
                     interactive=options["interactive"],
                     verbosity=verbosity,
-                    stdout=self.stdout._out,
-                    stderr=self.stderr._out,
+                    stdout=RawStream(self.stdout),
+                    stderr=RawStream(self.stderr),
                 )
         except ConfigError as exc:
             raise CommandError(str(exc), returncode=2) from exc

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_deploykit.conf import conf
 from django_deploykit.exceptions import DeployKitError
+from django_deploykit.management.output import RawStream
 from django_deploykit.search.cli import ProgressBar, exit_code, reindex_search
 
 
@@ -67,7 +68,7 @@ class Command(BaseCommand):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.", returncode=2)
         quiet = options["json"] or options["verbosity"] == 0
-        bar = None if quiet else ProgressBar(self.stderr._out)
+        bar = None if quiet else ProgressBar(RawStream(self.stderr))
         try:
             outcome = reindex_search(
                 options["indexes"],
@@ -89,8 +90,8 @@ class Command(BaseCommand):
                 else:
                     self.stdout.write(line)
         if outcome.code:
-            failed = [e.get("uid") for e in outcome.entries if not e.get("ok")]
-            done = [e.get("uid") for e in outcome.entries if e.get("ok")]
+            failed = [str(e.get("uid")) for e in outcome.entries if not e.get("ok")]
+            done = [str(e.get("uid")) for e in outcome.entries if e.get("ok")]
             raise CommandError(
                 f"reindex_search failed for: {', '.join(failed)}"
                 + (f"; done: {', '.join(done)}" if done and outcome.mode != "check" else ""),

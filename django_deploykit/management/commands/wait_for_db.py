@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_deploykit.exceptions import ConfigError
+from django_deploykit.management.output import RawStream
 from django_deploykit.services.wait import HINTS, Attempt, targets_from_settings, wait_for
 
 
@@ -85,4 +86,4 @@ class Command(BaseCommand):
             names = ", ".join(t.name for t in targets)
             self.stdout.write(self.style.SUCCESS(f"Ready after {outcome.elapsed:.2f} s: {names}"))
         for argv in then:
-            call_command(*argv, stdout=self.stdout._out, stderr=self.stderr._out)
+            call_command(*argv, stdout=RawStream(self.stdout), stderr=RawStream(self.stderr))
