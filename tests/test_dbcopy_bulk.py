@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import os
 
 import pytest
 from django.db import connections
@@ -60,6 +61,8 @@ def streamed(source: str, target: str) -> set[str]:
 def test_streamed_tables_are_exact_and_verified(kind, make_sqlite, make_server_db):
     source, _ = make_sqlite()
     fill_hostile(source)
+    if kind == "mariadb":  # PostgreSQL text cannot hold a NUL (pre-flight refuses it)
+        m.Author.objects.using(source).create(name="nul\0inside\\0 and\t\0🎉")
     target, _ = make_server_db(kind)
     assert streamed(source, target) >= STREAMED  # the path under test is the one taken
     result = dbcopy(source, target, Options())
@@ -117,17 +120,23 @@ def test_server_without_local_infile_falls_back_and_says_so(make_sqlite, make_se
     source, _ = make_sqlite()
     fill(source)
     target, _ = make_server_db("mariadb")
-    with connections[target].cursor() as cursor:
+    from tests.dbcopy_support import forget, register
+
+    admin = register(os.environ["DEPLOYKIT_TEST_MARIADB_URL"], "admin")
+    with connections[admin].cursor() as cursor:
+        # The setting is server-wide: checkouts sharing the server take turns at it.
+        cursor.execute("SELECT GET_LOCK('deploykit_test_local_infile', 120)")
         cursor.execute("SELECT @@GLOBAL.local_infile")
         (before,) = cursor.fetchone()
         cursor.execute("SET GLOBAL local_infile = 0")
-    try:
-        connections[target].close()
-        assert streamed(source, target) == set()
-        result = dbcopy(source, target, Options())
-    finally:
-        with connections[target].cursor() as cursor:
+        try:
+            connections[target].close()
+            assert streamed(source, target) == set()
+            result = dbcopy(source, target, Options())
+        finally:
             cursor.execute(f"SET GLOBAL local_infile = {int(before)}")
+            cursor.execute("SELECT RELEASE_LOCK('deploykit_test_local_infile')")
+    forget(admin)
     assert result.copied and result.verified
     assert "local_infile" in [p.code for p in result.problems if p.severity == "warning"]
     assert rows(source, m.Book) == rows(target, m.Book)

@@ -265,7 +265,7 @@ def _table_load(table: Table, source: Adapter, target: Adapter) -> TableLoad | N
             if pg is None:
                 return None
             (fmt, render), load_target = pg, col
-        text = _sqlite_text(source, table, column, fmt)
+        text = _sqlite_text(source, column, fmt)
         if text is not None:
             by_sqlite.append((column, text, load_target, render))
         else:
@@ -283,20 +283,15 @@ def _table_load(table: Table, source: Adapter, target: Adapter) -> TableLoad | N
     )
 
 
-def _sqlite_text(source: Adapter, table: Table, column: str, fmt: Format) -> str | None:
+def _sqlite_text(source: Adapter, column: str, fmt: Format) -> str | None:
     """SQLite's expression for the column's line text, when it can write it exactly."""
     col = source.quote(column)
     if fmt is _integer:  # pre-flight proved these are SQLite integers (or NULL)
         return f"coalesce(CAST({col} AS TEXT), '\\N')"
     if fmt is not _text:
         return None
-    with source.connection.cursor() as cursor:  # SQLite's replace() stops at a NUL
-        cursor.execute(
-            f"SELECT 1 FROM {source.quote(table.name)} WHERE typeof({col}) != 'text' AND "
-            f"{col} IS NOT NULL OR instr(CAST({col} AS BLOB), x'00') > 0 LIMIT 1"
-        )
-        if cursor.fetchone() is not None:
-            return None
+    # SQLite's replace() cannot match a NUL: _blocks escapes those, the only NULs a line
+    # can hold.
     for raw, code in ((92, 92), (9, ord("t")), (10, ord("n")), (13, ord("r"))):
         col = f"replace({col}, char({raw}), char(92, {code}))"
     return f"coalesce({col}, '\\N')"
@@ -334,6 +329,7 @@ def _blocks(source: Adapter, spec: TableLoad, digests: bool, vendor: str,
                     )
                     for row in batch
                 ]
+            lines = [line.replace(b"\0", b"\\0") if b"\0" in line else line for line in lines]
             if row_hash is not None:
                 total += sum(map(row_hash, lines))
             rows += len(lines)
