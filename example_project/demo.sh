@@ -10,12 +10,15 @@ DEBUG=${DEBUG:-true} python manage.py dockerize --no-input
 if docker version >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then
   echo
   echo "A Docker engine answers: building the image and starting the stack (compose.yaml)."
+  # make exports PORT; compose would pass it into the web container (gunicorn's port),
+  # while the published port is WEB_PORT.
   export WEB_PORT="$PORT" DOCKER_BUILDKIT=1
+  unset PORT
   docker compose up -d --build --wait
   docker compose run --rm --no-deps web manage seed_posts --count 300
   echo
-  echo "Site:   http://127.0.0.1:$PORT/   (served by the container; static files by whitenoise)"
-  echo "Health: http://127.0.0.1:$PORT/health/"
+  echo "Site:   http://127.0.0.1:$WEB_PORT/   (served from the containers)"
+  echo "Health: http://127.0.0.1:$WEB_PORT/health/"
   echo "Logs:   docker compose logs -f web      Stop: docker compose down"
   echo "The Docker files are in $(pwd) (see DOCKER.md)."
   exit 0
