@@ -93,7 +93,7 @@ def test_combination_is_valid(project: Path, db: str, search: bool, celery: bool
     # The app gets an explicit list of variables and its secrets as files, nothing else.
     assert "env_file" not in web or [f["path"] for f in web["env_file"]] == ["app.env"]
     environment = web["environment"]
-    for name in ("DB_PASSWORD", "DB_ROOT_PASSWORD", "MEILISEARCH_MASTER_KEY", "SECRET_KEY"):
+    for name in ("DB_PASSWORD", "DB_ROOT_PASSWORD", "MEILISEARCH_MASTER_KEY", "SECRET_KEY", "PORT"):
         assert name not in environment, name
     assert environment["SECRET_KEY_FILE"] == "/run/secrets/secret_key"
     assert {"secret_key", "deploykit_health_token"} <= set(web["secrets"])

@@ -138,8 +138,10 @@ SECRET_FILES = {
         "MEILISEARCH_MASTER_KEY",
     )
 }
-#: Variables compose sets to fixed values for the app (service names), not from .env.
-_FIXED = {"DATABASE_URL", "MEILISEARCH_URL", "CACHE_URL", "CELERY_BROKER_URL"}
+#: Variables compose sets to fixed values for the app (service names), not from .env;
+#: PORT is the image's (nginx and the published port are generated for it): a PORT in
+#: .env or the shell must not move gunicorn away from them.
+_FIXED = {"DATABASE_URL", "MEILISEARCH_URL", "CACHE_URL", "CELERY_BROKER_URL", "PORT"}
 
 
 def app_secrets(plan: Plan) -> dict[str, str]:
