@@ -110,13 +110,11 @@ def command_parser(name: str) -> argparse.ArgumentParser:
 
 
 def exit_codes(name: str) -> str:
-    """The "Exit codes" paragraph of the command module's docstring (the code's own words)."""
+    """The "Exit codes" paragraph of the command module's docstring (as ``--help`` ends)."""
+    from django_deploykit.management.base import exit_codes as paragraph
+
     module = importlib.import_module(f"django_deploykit.management.commands.{name}")
-    for paragraph in (module.__doc__ or "").split("\n\n"):
-        start = paragraph.find("Exit codes")
-        if start >= 0:
-            return " ".join(paragraph[start:].split())
-    raise LookupError(f"{module.__name__}'s docstring has no 'Exit codes' paragraph.")
+    return paragraph(module.__name__)
 
 
 def own_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:

@@ -40,7 +40,7 @@ def add_target_arguments(parser: CommandParser) -> None:
         "--target",
         choices=TARGETS,
         default="compose",
-        help="also write Kubernetes manifests (k8s/) or a Swarm stack (swarm/)",
+        help="Also write Kubernetes manifests (k8s/) or a Swarm stack (swarm/)",
     )
     group.add_argument(
         "--host",
@@ -48,7 +48,7 @@ def add_target_arguments(parser: CommandParser) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        help="public host name of the site (required; repeatable)",
+        help="Public host name of the site (required; repeatable)",
     )
     group.add_argument(
         "--staging-host",
@@ -56,14 +56,14 @@ def add_target_arguments(parser: CommandParser) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        help="host name of a staging overlay (Kubernetes)",
+        help="Host name of a staging overlay (Kubernetes)",
     )
     group.add_argument(
         "--replicas",
         action="append",
         default=[],
         metavar="[ROLE=]N",
-        help=f"replicas of web (N) or of a role ({', '.join(ROLES)}); web 2, others 1 by default",
+        help=f"Replicas of web (N) or of a role ({', '.join(ROLES)}); web 2, others 1 by default",
     )
     group.add_argument(
         "--autoscale",
@@ -76,35 +76,35 @@ def add_target_arguments(parser: CommandParser) -> None:
         default=None,
         help="Ingress (default) or a Gateway API HTTPRoute (Kubernetes)",
     )
-    group.add_argument("--ingress-class", help="ingressClassName of the Ingress")
+    group.add_argument("--ingress-class", help="The ingressClassName of the Ingress")
     group.add_argument(
         "--ingress-namespace",
         metavar="NAMESPACE",
-        help="namespace of the ingress controller's or gateway's pods, the only ones the "
+        help="Namespace of the ingress controller's or gateway's pods, the only ones the "
         "web pods accept (Kubernetes; default ingress-nginx)",
     )
     group.add_argument(
         "--gateway",
         metavar="[NAMESPACE/]NAME",
-        help="the Gateway the HTTPRoute attaches to (with --ingress gateway)",
+        help="The Gateway the HTTPRoute attaches to (with --ingress gateway)",
     )
     group.add_argument(
         "--database-in-cluster",
         action="store_true",
         default=None,
-        help="run MariaDB/PostgreSQL as one (not highly available) instance",
+        help="Run MariaDB/PostgreSQL as one (not highly available) instance",
     )
     group.add_argument(
         "--shared-media",
         action="store_true",
         default=None,
-        help="media on a volume all web replicas mount (RWX / shared driver)",
+        help="Media on a volume all web replicas mount (RWX / shared driver)",
     )
-    group.add_argument("--storage-class", help="storageClassName of the volume claims")
+    group.add_argument("--storage-class", help="The storageClassName of the volume claims")
     group.add_argument(
         "--image",
         metavar="REPOSITORY",
-        help="image repository the manifests deploy, e.g. registry.example.com/app",
+        help="Image repository the manifests deploy, e.g. registry.example.com/app",
     )
 
 

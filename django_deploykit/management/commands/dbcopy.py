@@ -13,13 +13,14 @@ import json
 import sys
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 
 from django_deploykit.dbcopy import Options, dbcopy
 from django_deploykit.dbcopy.progress import progress_for
 from django_deploykit.dbcopy.report import Result
 from django_deploykit.exceptions import ConfigError, DeployKitError
+from django_deploykit.management.base import DeployKitCommand
 from django_deploykit.management.output import RawStream
 
 INTERRUPTED = 130  # what a shell reports for a command ended by SIGINT
@@ -38,35 +39,46 @@ def _driver_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-class Command(BaseCommand):
+class Command(DeployKitCommand):
     help = "Copy all data from one database (alias or URL) to another, with pre-flight and verify."
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--from", dest="source", required=True, help="alias or database URL")
-        parser.add_argument("--to", dest="target", required=True, help="alias or database URL")
-        parser.add_argument("--models", nargs="+", default=[], help="app_label[.Model] to copy")
-        parser.add_argument("--exclude", nargs="+", default=[], help="app_label[.Model] to skip")
-        parser.add_argument("--batch-size", type=int, default=2000, help="rows per read")
-        parser.add_argument("--truncate", action="store_true", help="empty the target first")
-        parser.add_argument("--noinput", "--no-input", action="store_false", dest="interactive")
-        parser.add_argument("--dry-run", action="store_true", help="run the pre-flight only")
-        parser.add_argument("--resume", action="store_true", help="continue an interrupted copy")
-        parser.add_argument("--no-verify", action="store_false", dest="verify")
+        parser.add_argument("--from", dest="source", required=True, help="Alias or database URL")
+        parser.add_argument("--to", dest="target", required=True, help="Alias or database URL")
+        parser.add_argument("--models", nargs="+", default=[], help="App_label[.Model] to copy")
+        parser.add_argument("--exclude", nargs="+", default=[], help="App_label[.Model] to skip")
+        parser.add_argument("--batch-size", type=int, default=2000, help="Rows per read")
+        parser.add_argument("--truncate", action="store_true", help="Empty the target first")
+        parser.add_argument(
+            "--noinput",
+            "--no-input",
+            action="store_false",
+            dest="interactive",
+            help="Do not ask before emptying (--truncate) or migrating (--migrate) the target",
+        )
+        parser.add_argument("--dry-run", action="store_true", help="Run the pre-flight only")
+        parser.add_argument("--resume", action="store_true", help="Continue an interrupted copy")
+        parser.add_argument(
+            "--no-verify",
+            action="store_false",
+            dest="verify",
+            help="Skip comparing the copy with the source afterwards",
+        )
         parser.add_argument(
             "--verify-only",
             action="store_true",
-            help="compare an existing copy with the source; write nothing",
+            help="Compare an existing copy with the source; write nothing",
         )
         parser.add_argument(
             "--keep-dangling",
             nargs="+",
             default=[],
             metavar="APP.MODEL.FIELD",
-            help="copy these foreign keys' dangling values as they are",
+            help="Copy these foreign keys' dangling values as they are",
         )
-        parser.add_argument("--migrate", action="store_true", help="migrate the target if needed")
-        parser.add_argument("--json", action="store_true", help="print a JSON summary")  # fmt: skip
+        parser.add_argument("--migrate", action="store_true", help="Migrate the target if needed")
+        parser.add_argument("--json", action="store_true", help="Print a JSON summary")  # fmt: skip
 
     def handle(self, *args: Any, **opts: Any) -> None:
         if opts["batch_size"] < 1:

@@ -12,11 +12,12 @@ import argparse
 import sys
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from django_deploykit.deploy.actions import run
 from django_deploykit.deploy.steps import Interrupted, StepFailed
 from django_deploykit.exceptions import ConfigError, DeployKitError
+from django_deploykit.management.base import DeployKitCommand
 
 HELP = {
     "code": "build the checkout, migrate, replace web/worker one at a time (auto rollback)",
@@ -50,7 +51,7 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
 REPLACING = ("db", "full", "restore")
 
 
-class Command(BaseCommand):
+class Command(DeployKitCommand):
     help = "Deploy and operate the dockerized project on the Docker engine in DOCKER_HOST."
     requires_system_checks: list[str] = []
 
@@ -58,16 +59,16 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
         for action, text in HELP.items():
             p = sub.add_parser(action, help=text, description=text)
-            p.add_argument("--project-dir", help="directory of compose.yaml (default: .)")
-            p.add_argument("-f", "--file", action="append", help="compose file (repeatable)")
-            p.add_argument("-p", "--project-name", help="compose project name")
-            p.add_argument("--env-file", help="env file compose reads (default: .env)")
-            p.add_argument("--dry-run", action="store_true", help="print the plan only")
+            p.add_argument("--project-dir", help="Directory of compose.yaml (default: .)")
+            p.add_argument("-f", "--file", action="append", help="Compose file (repeatable)")
+            p.add_argument("-p", "--project-name", help="Compose project name")
+            p.add_argument("--env-file", help="Env file compose reads (default: .env)")
+            p.add_argument("--dry-run", action="store_true", help="Print the plan only")
             p.add_argument(
                 "--target",
                 choices=["compose", "swarm"],
                 default="compose",
-                help="compose (one host, default) or swarm: the stack in swarm/stack.yml, "
+                help="Compose (one host, default) or swarm: the stack in swarm/stack.yml, "
                 "named by -p (code, rollback, status, logs)",
             )
             p.add_argument(
@@ -82,51 +83,51 @@ class Command(BaseCommand):
             p.add_argument(
                 "--health-timeout",
                 type=float,
-                help="seconds a new container gets to become healthy (more than 0)",
+                help="Seconds a new container gets to become healthy (more than 0)",
             )
-            p.add_argument("--keep", type=int, help="backups to keep (DEPLOYKIT_BACKUP_KEEP)")
+            p.add_argument("--keep", type=int, help="Backups to keep (DEPLOYKIT_BACKUP_KEEP)")
             if action in ("code", "full"):
-                p.add_argument("--tag", help="image tag instead of the git revision")
+                p.add_argument("--tag", help="Image tag instead of the git revision")
                 p.add_argument(
                     "--no-migrate",
                     action="store_false",
                     dest="migrate",
-                    help="skip the one-shot migrate service",
+                    help="Skip the one-shot migrate service",
                 )
             if action in ("db", "full", "restore"):
                 p.add_argument(
                     "--no-reindex",
                     action="store_false",
                     dest="reindex",
-                    help="skip reindex_search after the database is replaced",
+                    help="Skip reindex_search after the database is replaced",
                 )
                 p.add_argument(
                     "--noinput",
                     "--no-input",
                     action="store_false",
                     dest="interactive",
-                    help="do not ask for confirmation",
+                    help="Do not ask for confirmation",
                 )
             if action in ("db", "full"):
                 p.add_argument("database", nargs="?", help="SQLite file (default: local db)")
-                p.add_argument("--restore", metavar="BACKUP", help="restore this backup instead")
+                p.add_argument("--restore", metavar="BACKUP", help="Restore this backup instead")
             if action == "restore":
-                p.add_argument("backup", help="backup name (see `deploy backup --list`)")
+                p.add_argument("backup", help="Backup name (see `deploy backup --list`)")
             if action == "backup":
-                p.add_argument("--list", action="store_true", help="list stored backups")
-                p.add_argument("--output", metavar="DIR", help="also copy it to DIR")
+                p.add_argument("--list", action="store_true", help="List stored backups")
+                p.add_argument("--output", metavar="DIR", help="Also copy it to DIR")
             if action == "logs":
-                p.add_argument("service", nargs="?", help="one service (default: all)")
-                p.add_argument("--follow", action="store_true", help="keep printing new lines")
+                p.add_argument("service", nargs="?", help="One service (default: all)")
+                p.add_argument("--follow", action="store_true", help="Keep printing new lines")
                 p.add_argument(
-                    "--tail", type=int, metavar="N", help="last N lines of each container"
+                    "--tail", type=int, metavar="N", help="Last N lines of each container"
                 )
 
     def handle(self, *args: Any, **options: Any) -> None:
         def out(line: str) -> None:
             # -v 0 (cron): errors only, and what was asked for (status, logs, lists, plans).
             if options["verbosity"] > 0 or not line.startswith(("[", "      ")):
-                self.stdout.write(line)
+                self.stdout.write(self._styled(line))
 
         action = options["action"]
         if action in REPLACING and options.get("interactive", True) and not options["dry_run"]:
@@ -142,6 +143,15 @@ class Command(BaseCommand):
             raise CommandError(str(exc), returncode=exc.returncode) from exc
         except DeployKitError as exc:
             raise CommandError(str(exc), returncode=1) from exc
+
+    def _styled(self, line: str) -> str:
+        """Step headings and warnings stand out on a terminal (plain when piped)."""
+        text = line.strip()
+        if line.startswith("["):
+            return self.style.MIGRATE_HEADING(line)
+        if text.startswith(("warning:", "undoing")):
+            return self.style.WARNING(line)
+        return line
 
     def _confirm(self, action: str) -> None:
         if not sys.stdin.isatty():

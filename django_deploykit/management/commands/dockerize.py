@@ -11,20 +11,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from django_deploykit.docker.dockerize import EXIT_BUILD, EXIT_CONFIG, Options, dockerize
 from django_deploykit.docker.plan import CHOICES, DATABASES, SERVERS, Choices
 from django_deploykit.docker.targets.cli import add_target_arguments, scale_options
 from django_deploykit.exceptions import ConfigError, ServiceUnavailable
+from django_deploykit.management.base import DeployKitCommand
 
 
-class Command(BaseCommand):
+class Command(DeployKitCommand):
     help = "Write the Dockerfile, entrypoint and compose files of this project (safe to re-run)."
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--db", choices=DATABASES, help="database service of the stack")
+        parser.add_argument("--db", choices=DATABASES, help="Database service of the stack")
         for name, what in (
             ("search", "a Meilisearch service"),
             ("celery", "Celery worker/beat"),
@@ -33,58 +34,58 @@ class Command(BaseCommand):
         ):
             pair = parser.add_mutually_exclusive_group()
             pair.add_argument(
-                f"--{name}", dest=name, action="store_true", default=None, help=f"add {what}"
+                f"--{name}", dest=name, action="store_true", default=None, help=f"Add {what}"
             )
             pair.add_argument(
-                f"--no-{name}", dest=name, action="store_false", help=f"leave out {what}"
+                f"--no-{name}", dest=name, action="store_false", help=f"Leave out {what}"
             )
         parser.add_argument("--python", help="Python version of the image, e.g. 3.12")
-        parser.add_argument("--port", type=int, help="port the server listens on (8000)")
-        parser.add_argument("--server", choices=SERVERS, help="gunicorn (WSGI) or uvicorn (ASGI)")
+        parser.add_argument("--port", type=int, help="Port the server listens on (8000)")
+        parser.add_argument("--server", choices=SERVERS, help="Gunicorn (WSGI) or uvicorn (ASGI)")
         parser.add_argument(
             "--build-package",
             dest="build_packages",
             action="append",
             metavar="APT_PACKAGE",
-            help="an apt package for the build stage only, e.g. libgdal-dev (repeatable; saved)",
+            help="An apt package for the build stage only, e.g. libgdal-dev (repeatable; saved)",
         )
         parser.add_argument(
             "--runtime-package",
             dest="runtime_packages",
             action="append",
             metavar="APT_PACKAGE",
-            help="an apt package for the runtime image, e.g. gdal-bin (repeatable; saved)",
+            help="An apt package for the runtime image, e.g. gdal-bin (repeatable; saved)",
         )
-        parser.add_argument("--output-dir", type=Path, help="project directory (BASE_DIR)")
-        parser.add_argument("--reset", action="store_true", help="forget saved choices")
-        parser.add_argument("--diff", action="store_true", help="show differences")
+        parser.add_argument("--output-dir", type=Path, help="Project directory (BASE_DIR)")
+        parser.add_argument("--reset", action="store_true", help="Forget saved choices")
+        parser.add_argument("--diff", action="store_true", help="Show differences")
         parser.add_argument(
             "--force",
             action="store_true",
-            help="replace files you edited and Docker files deploykit did not write",
+            help="Replace files you edited and Docker files deploykit did not write",
         )
         parser.add_argument(
             "--check",
             action="store_true",
-            help="write nothing; exit 1 if a file is missing or stale",
+            help="Write nothing; exit 1 if a file is missing or stale",
         )
-        parser.add_argument("--dry-run", action="store_true", help="show what would change")
-        parser.add_argument("--build", action="store_true", help="then build the image")
-        parser.add_argument("--tag", help="image tag for --build (<project>:latest)")
-        parser.add_argument("--platform", help="target platform(s) for --build, e.g. linux/arm64")
+        parser.add_argument("--dry-run", action="store_true", help="Show what would change")
+        parser.add_argument("--build", action="store_true", help="Then build the image")
+        parser.add_argument("--tag", help="Image tag for --build (<project>:latest)")
+        parser.add_argument("--platform", help="Target platform(s) for --build, e.g. linux/arm64")
         parser.add_argument(
             "--build-arg",
             action="append",
             default=[],
             metavar="KEY=VALUE",
-            help="build argument for --build, e.g. BASE_IMAGE=…",
+            help="Build argument for --build, e.g. BASE_IMAGE=…",
         )
         parser.add_argument(
             "--noinput",
             "--no-input",
             action="store_false",
             dest="interactive",
-            help="accepted for symmetry: dockerize never prompts",
+            help="Accepted for symmetry: dockerize never prompts",
         )
         add_target_arguments(parser)
 
@@ -112,13 +113,23 @@ class Command(BaseCommand):
         )
         try:
             options.scale = scale_options(opts)
-            code = dockerize(options, out=self.stdout.write)
+            code = dockerize(options, out=lambda line: self.stdout.write(self._styled(line)))
         except ConfigError as exc:
             raise CommandError(str(exc), returncode=EXIT_CONFIG) from exc
         except ServiceUnavailable as exc:
             raise CommandError(str(exc), returncode=EXIT_BUILD) from exc
         if code:
             raise CommandError(_FAILURES[code], returncode=code)
+
+    def _styled(self, line: str) -> str:
+        """The summary lines stand out on a terminal (plain when piped)."""
+        if line.startswith(("Wrote ", "Built ", "All generated files are up to date")):
+            return self.style.SUCCESS(line)
+        if line.startswith(("Caveats", "Dry run", "Building ")):
+            return self.style.WARNING(line)
+        if line.startswith("Next:"):
+            return self.style.MIGRATE_HEADING(line)
+        return line
 
 
 _FAILURES = {1: "Generated files are missing or stale.", 3: "The image build failed."}

@@ -10,22 +10,28 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from django_deploykit.exceptions import ConfigError
 from django_deploykit.health.checks import TIERS
 from django_deploykit.health.hints import hint
 from django_deploykit.health.runner import run_tier
 from django_deploykit.health.views import render_json, render_text
+from django_deploykit.management.base import DeployKitCommand
 
 
-class Command(BaseCommand):
+class Command(DeployKitCommand):
     help = "Run the health checks of a tier in this process; exit 0 healthy, 1 unhealthy."
     requires_system_checks: list[str] = []  # must answer while the database is down
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--tier", choices=TIERS, default="ready")
-        parser.add_argument("--json", action="store_true", help="print the JSON body")
+        parser.add_argument(
+            "--tier",
+            choices=TIERS,
+            default="ready",
+            help=f"Which checks to run: {', '.join(TIERS)} (default: ready)",
+        )
+        parser.add_argument("--json", action="store_true", help="Print the JSON body")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -46,4 +52,4 @@ class Command(BaseCommand):
             )
             raise CommandError(f"{report.tier} check failed: {failing}", returncode=1)
         if not options["json"] and options["verbosity"] >= 1:
-            self.stdout.write(f"{report.tier} check passed")
+            self.stdout.write(self.style.SUCCESS(f"{report.tier} check passed"))

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from django_deploykit.conf import conf
 from django_deploykit.exceptions import DeployKitError
+from django_deploykit.management.base import DeployKitCommand
 from django_deploykit.management.output import RawStream
 from django_deploykit.search.cli import ProgressBar, exit_code, reindex_search
 
 
-class Command(BaseCommand):
+class Command(DeployKitCommand):
     help = (
         "Rebuild Meilisearch indexes from the database: build a new index, verify it, "
         "then swap it in atomically. Exit codes: 0 ok, 1 failed task/verification/drift, "

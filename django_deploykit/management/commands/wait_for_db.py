@@ -10,34 +10,35 @@ import shlex
 from typing import Any
 
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from django_deploykit.exceptions import ConfigError
+from django_deploykit.management.base import DeployKitCommand
 from django_deploykit.management.output import RawStream
 from django_deploykit.services.wait import HINTS, Attempt, targets_from_settings, wait_for
 
 
-class Command(BaseCommand):
+class Command(DeployKitCommand):
     help = "Wait until every database (and optionally cache and Meilisearch) accepts queries."
     requires_system_checks: list[str] = []  # the database may be down or unmigrated
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
+        parser.add_argument("--timeout", type=float, default=60.0, help="Seconds (default 60)")
         parser.add_argument(
             "--database",
             action="append",
             dest="databases",
             metavar="ALIAS",
-            help="wait for this alias only (repeatable; default: every alias)",
+            help="Wait for this alias only (repeatable; default: every alias)",
         )
-        parser.add_argument("--cache", action="store_true", help="also wait for every cache")
-        parser.add_argument("--search", action="store_true", help="also wait for Meilisearch")
+        parser.add_argument("--cache", action="store_true", help="Also wait for every cache")
+        parser.add_argument("--search", action="store_true", help="Also wait for Meilisearch")
         parser.add_argument(
             "--then",
             action="append",
             default=[],
             metavar="COMMAND",
-            help='management command to run when ready, e.g. "migrate --noinput" (repeatable)',
+            help='Management command to run when ready, e.g. "migrate --noinput" (repeatable)',
         )
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -8,28 +8,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
 from django_deploykit.exceptions import ServiceUnavailable
+from django_deploykit.management.base import DeployKitCommand
 from django_deploykit.migrate.wait import WaitState, wait_for_migrations
 
 
-class Command(BaseCommand):
+class Command(DeployKitCommand):
     help = "Wait until every migration of this code is applied (e.g. by the migrate job)."
     requires_system_checks: list[str] = []  # the schema may be behind: that is the point
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--database", default=DEFAULT_DB_ALIAS, help="alias (default: default)")
-        parser.add_argument("--timeout", type=float, default=300.0, help="seconds (default 300)")
+        parser.add_argument("--database", default=DEFAULT_DB_ALIAS, help="Alias (default: default)")
+        parser.add_argument("--timeout", type=float, default=300.0, help="Seconds (default 300)")
         parser.add_argument(
-            "--interval", type=float, default=2.0, help="seconds between checks (default 2)"
+            "--interval", type=float, default=2.0, help="Seconds between checks (default 2)"
         )
         parser.add_argument(
             "--heartbeat",
             type=float,
             default=15.0,
-            help="seconds between 'still waiting' lines (default 15)",
+            help="Seconds between 'still waiting' lines (default 15)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
