@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from django_deploykit.deploy.rolling import wait_healthy
 from django_deploykit.docker import engine
 from tests import tiers
 from tests.test_dockerize_docker import HOST, docker, get, make_project, manage
@@ -125,9 +126,9 @@ def test_example_builds_for_arm64_and_serves_healthy_under_emulation(
         name=name,
     )
     # The image's HEALTHCHECK (start period 30 s, every 5 s) decides, as compose's --wait does.
-    status = engine.wait_healthy(web, timeout=300)
+    healthy, why = wait_healthy(web, timeout=300)
     healthy_after = time.monotonic() - start
-    assert status == "healthy", web.logs()[-3000:]
+    assert healthy and why == "healthy", f"{why}\n{web.logs()[-3000:]!r}"
     print(f"[arm64] healthy {healthy_after:.0f}s after start, load {_load()}")
     web.reload()
     port = int(web.ports["8000/tcp"][0]["HostPort"])

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from django_deploykit.deploy.rolling import wait_healthy
 from django_deploykit.docker import engine
 from tests import tiers
 from tests.deploy_site import NGINX_IMAGE, ensure_nginx_image
@@ -146,7 +147,8 @@ def test_image_serves_healthy_read_only_as_non_root(built, container_cleanup) ->
         ports={"8000/tcp": ("127.0.0.1", None)},
         name=volume,
     )
-    assert engine.wait_healthy(web, timeout=60) == "healthy", web.logs()[-3000:]
+    healthy, why = wait_healthy(web, timeout=60)
+    assert healthy and why == "healthy", f"{why}\n{web.logs()[-3000:]!r}"
     web.reload()
     port = int(web.ports["8000/tcp"][0]["HostPort"])
     status, body = get(port, "/health/")

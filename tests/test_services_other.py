@@ -12,7 +12,9 @@ import pytest
 from django.test import override_settings
 
 from django_deploykit.services.cache import probe_cache
-from django_deploykit.services.net import probe_tcp
+from django_deploykit.services.db import classify
+from django_deploykit.services.net import classify_os_error
+from django_deploykit.services.result import ProbeResult, timed
 from django_deploykit.services.search import probe_meilisearch
 from tests.health_fixtures import closed_port, hung_port  # noqa: F401
 
@@ -115,6 +117,29 @@ def test_meilisearch_not_available(meili_url, monkeypatch):
     assert probe_meilisearch(meili_url, 1).reason == "unavailable"
 
 
-def test_tcp_probe(hung_port, closed_port):  # noqa: F811
+def probe_tcp(host: str, port: int, timeout: float = 3.0) -> ProbeResult:
+    """Connect to ``host:port`` and close at once (a listener, not a service)."""
+
+    def run() -> tuple[str, str]:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                pass
+        except OSError as exc:
+            return classify_os_error(exc), f"{type(exc).__name__}: {exc}"
+        return "ok", ""
+
+    return timed(f"tcp:{host}:{port}", run)
+
+
+def test_socket_errors_classify_alike(hung_port, closed_port):  # noqa: F811
+    # The database probe answers socket errors as the cache and search probes do.
+    for exc in (
+        socket.gaierror(),
+        TimeoutError(),
+        ConnectionRefusedError(),
+        ConnectionResetError(),
+        BrokenPipeError(),
+    ):
+        assert classify(exc) == classify_os_error(exc) != "unknown", exc
     assert probe_tcp("127.0.0.1", hung_port, 1).ok
     assert probe_tcp("127.0.0.1", closed_port, 1).reason == "refused"

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,6 @@ __all__ = [
     "docker_cli",
     "has_buildx",
     "parse_platforms",
-    "wait_healthy",
 ]
 
 # os/arch[/variant] as Docker spells platforms: linux/amd64, linux/arm64, linux/arm/v7.
@@ -161,17 +159,3 @@ def _stream(
         raise BuildError(
             f"{what} failed (exit code {proc.returncode}); see the output above.", proc.returncode
         )
-
-
-def wait_healthy(container: Any, timeout: float = 60.0, interval: float = 0.2) -> str:
-    """Poll a container's health until healthy/unhealthy or ``timeout``; return the status."""
-    deadline = time.monotonic() + timeout
-    status = "starting"
-    while time.monotonic() < deadline:
-        container.reload()
-        state = container.attrs.get("State", {})
-        status = state.get("Health", {}).get("Status", "none")
-        if status in ("healthy", "unhealthy") or state.get("Status") == "exited":
-            return status if state.get("Status") != "exited" else "exited"
-        time.sleep(interval)
-    return status

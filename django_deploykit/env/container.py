@@ -10,21 +10,21 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from django_deploykit.env.booleans import parse_bool
+
 __all__ = ["in_container"]
 
 _MARKER_FILES = ("/.dockerenv", "/run/.containerenv")
 _CGROUP_WORDS = ("docker", "kubepods", "containerd", "libpod", "lxc")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
 
 
 def in_container(environ: Mapping[str, str] | None = None, root: str = "/") -> bool:
     environ = os.environ if environ is None else environ
-    override = environ.get("DEPLOYKIT_IN_CONTAINER", "").strip().lower()
-    if override in _TRUE:
-        return True
-    if override in _FALSE:
-        return False
+    override = environ.get("DEPLOYKIT_IN_CONTAINER", "")
+    # Unset or empty: detect. The same words as every other true/false variable.
+    flag = parse_bool(override) if override.strip() else None
+    if flag is not None:
+        return flag
     if environ.get("KUBERNETES_SERVICE_HOST"):
         return True
     base = Path(root)

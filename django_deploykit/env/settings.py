@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 import environ
 
+from django_deploykit.env.booleans import parse_bool
 from django_deploykit.env.container import in_container
 from django_deploykit.env.variables import variable
 from django_deploykit.exceptions import ConfigError
@@ -42,8 +43,6 @@ __all__ = ["Env"]
 
 # Used only when DEBUG is on and SECRET_KEY is unset, so a fresh checkout runs.
 DEV_SECRET_KEY = "django-insecure-deploykit-development-key-do-not-use-in-production"
-_TRUE = {"1", "true", "yes", "on", "y", "t"}
-_FALSE = {"0", "false", "no", "off", "n", "f", ""}
 
 
 class Env:
@@ -101,11 +100,9 @@ class Env:
         return bool(environ_map.get(name) or environ_map.get(f"{name}_FILE"))
 
     def bool(self, name: str) -> bool:
-        value = self.raw(name).strip().lower()
-        if value in _TRUE:
-            return True
-        if value in _FALSE:
-            return False
+        flag = parse_bool(self.raw(name))
+        if flag is not None:
+            return flag
         raise self.error(f"{name} must be true or false (1/0, yes/no, on/off).")
 
     def int(self, name: str) -> int:

@@ -30,6 +30,7 @@ from django.utils.module_loading import import_string
 
 from django_deploykit.conf import conf
 from django_deploykit.exceptions import ConfigError
+from django_deploykit.health.tiers import TIERS
 from django_deploykit.services.cache import probe_cache
 from django_deploykit.services.db import classify, probe_connection, probe_database, scrub
 from django_deploykit.services.result import ProbeResult
@@ -47,7 +48,6 @@ __all__ = [
     "load_checks",
 ]
 
-TIERS = ("live", "ready", "startup")
 
 DEFAULT_CHECKS = [
     "django_deploykit.health.checks.DatabaseCheck",

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from django_deploykit.conf import conf
+from django_deploykit.health.tiers import TIERS
 from django_deploykit.health.views import health_response
 
 __all__ = ["HealthCheckMiddleware", "match_tier"]
@@ -29,7 +30,7 @@ def match_tier(path: str, prefix: str) -> str | None:
         return None  # "/healthz" is not under "/health/"
     rest = path[len(base) + 1 :]
     tier = rest[:-1] if rest.endswith("/") else rest
-    return tier if tier in ("live", "ready", "startup") else None
+    return tier if tier in TIERS else None
 
 
 class HealthCheckMiddleware:

@@ -27,9 +27,10 @@ import socket  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 
+from django_deploykit.health.tiers import PATHS, TIERS  # noqa: E402
+
 __all__ = ["main", "probe"]
 
-TIERS = {"ready": "", "live": "live/", "startup": "startup/"}
 DEFAULT_PREFIX = "/health/"
 
 
@@ -56,7 +57,7 @@ def default_host() -> str:
 def tier_path(tier: str, prefix: str | None = None) -> str:
     prefix = prefix or os.environ.get("DEPLOYKIT_HEALTH_PATH") or DEFAULT_PREFIX
     prefix = "/" + prefix.strip("/") + "/" if prefix.strip("/") else "/"
-    return prefix + TIERS[tier]
+    return prefix + PATHS[tier]
 
 
 def probe(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import math
 import os
-import socket
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from django.db.utils import load_backend
 
 from django_deploykit.conf import conf
 from django_deploykit.exceptions import ConfigError
+from django_deploykit.services.net import classify_os_error
 from django_deploykit.services.result import ProbeResult, timed
 
 __all__ = ["classify", "classify_text", "database_settings", "probe_connection", "probe_database"]
@@ -168,12 +168,8 @@ def classify(exc: BaseException) -> str:
         return "misconfigured"
     if isinstance(exc, ImportError):
         return "missing_driver"
-    if isinstance(exc, socket.gaierror):
-        return "dns"
-    if isinstance(exc, (socket.timeout, TimeoutError)):
-        return "timeout"
-    if isinstance(exc, ConnectionRefusedError):
-        return "refused"
+    if isinstance(exc, OSError) and classify_os_error(exc) != "unknown":
+        return classify_os_error(exc)  # socket-level: one classification for every probe
     sqlstate = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
     if sqlstate in _PG_SQLSTATES:
         return _PG_SQLSTATES[sqlstate]

@@ -1,16 +1,14 @@
-"""Plain TCP probe: does something accept connections on host:port?"""
+"""Socket-level errors as reason codes: one classification for every probe."""
 
 from __future__ import annotations
 
 import socket
 
-from django_deploykit.services.result import ProbeResult, timed
-
-__all__ = ["classify_os_error", "probe_tcp"]
+__all__ = ["classify_os_error"]
 
 
 def classify_os_error(exc: BaseException) -> str:
-    """Reason code of a socket-level error (shared by the HTTP and cache probes)."""
+    """Reason code of a socket-level error (the database, cache and search probes)."""
     if isinstance(exc, socket.gaierror):
         return "dns"
     if isinstance(exc, (socket.timeout, TimeoutError)):
@@ -20,17 +18,3 @@ def classify_os_error(exc: BaseException) -> str:
     if isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
         return "unavailable"
     return "unknown"
-
-
-def probe_tcp(host: str, port: int, timeout: float = 3.0, name: str | None = None) -> ProbeResult:
-    """Connect to ``host:port`` and close at once. Proves a listener, not a service."""
-
-    def run() -> tuple[str, str]:
-        try:
-            with socket.create_connection((host, port), timeout=timeout):
-                pass
-        except OSError as exc:
-            return classify_os_error(exc), f"{type(exc).__name__}: {exc}"
-        return "ok", ""
-
-    return timed(name or f"tcp:{host}:{port}", run)
