@@ -140,3 +140,34 @@ def test_server_without_local_infile_falls_back_and_says_so(make_sqlite, make_se
     assert result.copied and result.verified
     assert "local_infile" in [p.code for p in result.problems if p.severity == "warning"]
     assert rows(source, m.Book) == rows(target, m.Book)
+
+
+@pytest.mark.mariadb
+def test_local_infile_turned_off_during_the_copy_falls_back_to_inserts(make_sqlite, make_server_db):
+    from django_deploykit.dbcopy import Progress
+    from tests.dbcopy_support import forget, register
+
+    source, _ = make_sqlite()
+    fill_hostile(source)
+    target, _ = make_server_db("mariadb")
+    admin = register(os.environ["DEPLOYKIT_TEST_MARIADB_URL"], "admin")
+
+    class TurnOff(Progress):
+        def start(self, table, total) -> None:  # after dbcopy found it on
+            if table.name == "dbcopy_app_book":
+                with connections[admin].cursor() as cursor:
+                    cursor.execute("SET GLOBAL local_infile = 0")
+
+    with connections[admin].cursor() as cursor:
+        cursor.execute("SELECT GET_LOCK('deploykit_test_local_infile', 120)")
+        cursor.execute("SELECT @@GLOBAL.local_infile")
+        (before,) = cursor.fetchone()
+        try:
+            result = dbcopy(source, target, Options(), progress=TurnOff())
+        finally:
+            cursor.execute(f"SET GLOBAL local_infile = {int(before)}")
+            cursor.execute("SELECT RELEASE_LOCK('deploykit_test_local_infile')")
+    forget(admin)
+    assert result.copied and result.verified, result.as_dict()
+    assert rows(source, m.Book) == rows(target, m.Book)
+    assert rows(source, m.Book.tags.through) == rows(target, m.Book.tags.through)

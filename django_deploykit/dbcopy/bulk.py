@@ -39,10 +39,18 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django_deploykit.dbcopy.backends import Adapter
 from django_deploykit.dbcopy.plan import Table
 
-__all__ = ["Digest", "TableLoad", "differing", "load", "prepare"]
+__all__ = ["Digest", "LocalInfileRefused", "TableLoad", "differing", "load", "prepare"]
 
 _FETCH = 2000  # rows per fetch from SQLite and per write to the server
 Format = Callable[[Any], str]
+
+
+# The server's refusals of LOAD DATA LOCAL (local_infile turned off, or not allowed).
+_REFUSED = {1148, 3948, 4166}
+
+
+class LocalInfileRefused(Exception):
+    """The server refused LOAD DATA LOCAL; nothing was loaded."""
 
 
 @dataclass(frozen=True)
@@ -422,8 +430,12 @@ def _load_mysql(spec: TableLoad, source: Adapter, target: Adapter, digests: bool
         with raw.cursor() as cursor:
             try:
                 cursor.execute(sql, [path])
-            except BaseException:
+            except BaseException as exc:
                 feeder.release()
+                if isinstance(exc, raw.OperationalError) and exc.args[:1] in [
+                    (c,) for c in _REFUSED
+                ]:
+                    raise LocalInfileRefused(str(exc)) from exc
                 raise
             finally:
                 feeder.join()

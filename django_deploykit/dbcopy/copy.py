@@ -224,9 +224,33 @@ def _stream_table(spec: bulk.TableLoad, source_alias: str, target: Adapter,
     started = time.monotonic()
     table = spec.table
     progress.start(table, totals.get(table.name, 0))
-    source = adapter_for(connections[source_alias])
-    digest = bulk.load(spec, source, target, digests=sent is not None, advance=progress.advance)
+    connection = connections[source_alias]
+    source = adapter_for(connection)
+    try:
+        digest = bulk.load(spec, source, target, digests=sent is not None,
+                           advance=progress.advance)  # fmt: skip
+    except bulk.LocalInfileRefused:
+        # local_infile was turned off since the copy began: this table (and the next)
+        # go in as inserts, and are verified row by row.
+        rows = _insert_table(table, connection, target, progress)
+        return TableResult(table.name, rows, time.monotonic() - started)
     if sent is not None:
         sent[table.name] = digest
     progress.finish()
     return TableResult(table.name, digest.rows, time.monotonic() - started)
+
+
+def _insert_table(table: Table, connection: Any, target: Adapter, progress: Progress) -> int:
+    """The ORM path in this thread: pages read, converted and inserted one after another."""
+    convert = row_converter(table, connection, target.connection)
+    columns = [cast(str, f.column) for f in table.fields]
+    wide = [i for i, f in enumerate(table.fields) if _is_wide(f)]
+    rows = 0
+    with connection.cursor() as cursor:
+        for page in _pages(cursor, table, adapter_for(connection), 2000):
+            for chunk in _chunks(convert(page), wide, target.batch_bytes(2 * 1024 * 1024)):
+                target.insert(table, columns, chunk)
+                rows += len(chunk)
+                progress.advance(len(chunk))
+    progress.finish()
+    return rows
