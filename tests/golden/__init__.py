@@ -16,7 +16,9 @@ Refresh after a deliberate change to the outputs, then review ``git diff tests/g
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -96,8 +98,25 @@ def _counter_secrets() -> Any:
 
 @contextmanager
 def _project() -> Iterator[Path]:
+    """The example project copied to <tmp>/site; its settings module imports from there.
+
+    dockerize imports the image's settings module (example_site.settings): whatever
+    another test imported before, or left in the environment, must not change it.
+    """
+    kept = {k: v for k, v in sys.modules.items() if k.split(".")[0] == "example_site"}
+    for name in kept:
+        del sys.modules[name]
     with tempfile.TemporaryDirectory(prefix="deploykit-golden-") as tmp:
-        yield copy_example(Path(tmp) / "site")
+        base = copy_example(Path(tmp) / "site")
+        sys.path.insert(0, str(base))
+        try:
+            with mock.patch.dict(os.environ, {"SECRET_KEY": "golden-not-secret"}):
+                yield base
+        finally:
+            sys.path.remove(str(base))
+            for name in [k for k in sys.modules if k.split(".")[0] == "example_site"]:
+                del sys.modules[name]
+            sys.modules.update(kept)
 
 
 def render_scenario(name: str) -> dict[str, str]:
