@@ -241,11 +241,21 @@ def test_hosts_and_origins_are_merged_and_validated() -> None:
 
 
 def test_projects_own_hardening_is_never_turned_off() -> None:
-    base = {"SECURE_SSL_REDIRECT": True, "SECRET_KEY": "k" * 50, "LOGGING": {"version": 1}}
+    to_file = {"class": "logging.handlers.RotatingFileHandler", "filename": "/var/log/site.log"}
+    logging_config = {"version": 1, "handlers": {"file": to_file}}
+    base = {"SECURE_SSL_REDIRECT": True, "SECRET_KEY": "k" * 50, "LOGGING": logging_config}
     overlay = compute(base, {**CONTAINER_ENV, "SECURE_SSL_REDIRECT": "false"}, whitenoise=False)
     assert "SECURE_SSL_REDIRECT" not in overlay.settings()
     assert "LOGGING" not in overlay.settings()
-    assert any("LOGGING" in w for w in overlay.warnings)
+    assert [w for w in overlay.warnings if "LOGGING writes to files (file)" in w]
+
+
+def test_logging_to_the_console_is_kept_without_a_warning() -> None:
+    console = {"version": 1, "handlers": {"console": {"class": "logging.StreamHandler"}}}
+    base = {"SECRET_KEY": "k" * 50, "LOGGING": console}
+    overlay = compute(base, CONTAINER_ENV, whitenoise=False)
+    assert "LOGGING" not in overlay.settings()
+    assert not [w for w in overlay.warnings if "LOGGING" in w]
 
 
 def test_image_running_development_settings_fails_closed(monkeypatch) -> None:

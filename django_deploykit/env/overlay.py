@@ -370,13 +370,25 @@ def compute(
             _stdout_logging(env.raw("LOG_LEVEL").upper() or "INFO"),
             "no LOGGING in your settings; logs (500 tracebacks too) go to stdout",
         )
-    else:
+    elif _file_handlers(base["LOGGING"]):
         warnings.append(
-            "Your settings define LOGGING: kept as it is. Make sure it writes to stdout or "
-            "stderr (a log file inside the container is read-only and lost)."
+            f"Your LOGGING writes to files ({', '.join(_file_handlers(base['LOGGING']))}): "
+            "kept as it is, but a log file inside the container is read-only and lost. "
+            "Log to stdout or stderr instead."
         )
 
     return Overlay(base_module, tuple(out), tuple(warnings))
+
+
+def _file_handlers(logging_config: Any) -> list[str]:
+    """Names of the LOGGING handlers that write to a file (a console handler is fine)."""
+    handlers = logging_config.get("handlers", {}) if isinstance(logging_config, dict) else {}
+    return [
+        name
+        for name, handler in handlers.items()
+        if isinstance(handler, dict)
+        and ("filename" in handler or str(handler.get("class", "")).endswith("FileHandler"))
+    ]
 
 
 def _stdout_logging(level: str) -> dict[str, Any]:
