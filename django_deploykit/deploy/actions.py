@@ -1,7 +1,12 @@
-"""From the command's options to a plan (or to output, for status/logs/backup --list)."""
+"""From the command's options to a plan (or to output, for status/logs/backup --list).
+
+``ACTIONS`` is the one table of ``deploy``'s actions: the command builds its
+subcommands, their help and its confirmation from it.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +21,84 @@ from django_deploykit.deploy.steps import Step, execute
 from django_deploykit.deploy.target import Target, engine_name
 from django_deploykit.exceptions import ConfigError
 
-__all__ = ["ACTIONS", "run"]
+__all__ = ["ACTIONS", "Action", "DeployOptions", "run"]
 
-ACTIONS = ("code", "db", "full", "backup", "restore", "rollback", "reindex", "status", "logs")
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    help: str
+    #: Replaces the server's database: the command asks first (unless --noinput).
+    replaces_database: bool = False
+    #: Also done on a Swarm stack (deploy --target swarm).
+    swarm: bool = False
+
+
+ACTIONS = {
+    a.name: a
+    for a in (
+        Action(
+            "code",
+            "Build the checkout, migrate, replace web/worker one at a time (auto rollback)",
+            swarm=True,
+        ),
+        Action(
+            "db",
+            "Ship a local SQLite database to the server (backup kept), migrate, reindex",
+            replaces_database=True,
+        ),
+        Action("full", "Code, then db", replaces_database=True),
+        Action("backup", "Back up the server's database (retention: --keep)", swarm=True),
+        Action(
+            "restore",
+            "Restore a backup (refused if its schema is newer than the code)",
+            replaces_database=True,
+        ),
+        Action("rollback", "Return to the image that ran before the last deploy", swarm=True),
+        Action("reindex", "Run reindex_search in the running web container"),
+        Action("status", "Each service: container, version, state, health, uptime", swarm=True),
+        Action("logs", "Logs of one service or all", swarm=True),
+    )
+}
+#: What `deploy --target swarm` does (the database actions stay with compose for now).
+SWARM_ACTIONS = tuple(a.name for a in ACTIONS.values() if a.swarm)
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    """The parsed options of one ``deploy`` action, typed; read, never written back."""
+
+    project_dir: str | None = None
+    files: list[str] = field(default_factory=list)
+    project_name: str | None = None
+    env_file: str | None = None
+    dry_run: bool = False
+    target: str = "compose"
+    health_timeout: float | None = None
+    keep: int | None = None
+    tag: str | None = None
+    migrate: bool = True
+    reindex: bool = True
+    interactive: bool = True
+    #: ``deploy db``/``full``: the SQLite file given (None: the local default database).
+    database: str | None = None
+    restore: str | None = None
+    #: ``deploy restore``: the backup's name.
+    backup: str | None = None
+    #: ``deploy backup --list``.
+    list_backups: bool = False
+    output: str | None = None
+    service: str | None = None
+    follow: bool = False
+    tail: int | None = None
+
+    @classmethod
+    def from_parsed(cls, options: dict[str, Any]) -> DeployOptions:
+        """From the command's options dict (an action's parser adds only its own)."""
+        given = {k: v for k, v in options.items() if k in cls.__dataclass_fields__}
+        given["files"] = options.get("file") or []
+        given["list_backups"] = options.get("list")
+        return cls(**{k: v for k, v in given.items() if v is not None})
 
 
 def _local_sqlite() -> Path:
@@ -57,41 +137,40 @@ def _backup_steps(target: Target, keep: int, output: str | None) -> list[Step]:
     ]
 
 
-def run(action: str, options: dict[str, Any], out: Any) -> None:
-    health_timeout = options.get("health_timeout")
+def run(action: str, options: DeployOptions, out: Any) -> None:
+    health_timeout = options.health_timeout
     if health_timeout is not None and not 0 < health_timeout < float("inf"):
         raise ConfigError(
             f"--health-timeout {health_timeout:g}: give a number of seconds above 0 (how long "
             "a new container gets to become healthy)."
         )
     target = Target.from_options(
-        Path(options["project_dir"] or ".").resolve(),
-        files=options["file"] or [],
-        project=options["project_name"],
-        env_file=options["env_file"],
+        Path(options.project_dir or ".").resolve(),
+        files=options.files,
+        project=options.project_name,
+        env_file=options.env_file,
         out=out,
         health_timeout=health_timeout or conf.DEPLOY_HEALTH_TIMEOUT,
     )
-    keep = conf.BACKUP_KEEP if options.get("keep") is None else options["keep"]
+    keep = conf.BACKUP_KEEP if options.keep is None else options.keep
     if keep < 1:
         raise ConfigError("--keep must be at least 1.")
-    if action in ("db", "full") and not options.get("restore"):
+    database: Path | None = None
+    if action in ("db", "full") and not options.restore:
         # The user's file is checked before anything else is looked at.
-        options["database"] = str(validate_argument(options.get("database")))
+        database = validate_argument(options.database)
     target.stack  # noqa: B018 - read the compose file first: its errors come before the engine's
-    if options.get("target") == "swarm":
-        _run_swarm(action, {**options, "keep_resolved": keep}, target, out)
+    if options.target == "swarm":
+        _run_swarm(action, options, keep, target, out)
         return
     if action == "status":
         for line in status.status_table(target):
             out(line)
         return
     if action == "logs":
-        status.logs(
-            target, options.get("service"), follow=options["follow"], tail=options["tail"], out=out
-        )
+        status.logs(target, options.service, follow=options.follow, tail=options.tail, out=out)
         return
-    if action == "backup" and options.get("list"):
+    if action == "backup" and options.list_backups:
         entries = backups.list_backups(target)
         out(f"Backups of {target.project} on {engine_name()} (newest last):")
         for e in entries:
@@ -99,63 +178,54 @@ def run(action: str, options: dict[str, Any], out: Any) -> None:
         if not entries:
             out("  none yet: `manage.py deploy backup` makes one.")
         return
-    reindex = options.get("reindex", True)
+    reindex = options.reindex
     steps: list[Step] = []
     if action in ("code", "full"):
-        steps += code_steps(target, tag=options.get("tag"), migrate=options.get("migrate", True))
+        steps += code_steps(target, tag=options.tag, migrate=options.migrate)
     if action in ("db", "full"):
-        if options.get("restore"):
-            steps += restore_steps(target, options["restore"], keep=keep, reindex=reindex)
+        if options.restore:
+            steps += restore_steps(target, options.restore, keep=keep, reindex=reindex)
         else:
-            file = Path(options["database"])
-            steps += _db_steps_after_code(target, file, keep, reindex, action == "full")
+            assert database is not None
+            steps += _db_steps_after_code(target, database, keep, reindex, action == "full")
     elif action == "restore":
-        steps += restore_steps(target, options["backup"], keep=keep, reindex=reindex)
+        assert options.backup is not None  # a required argument of `deploy restore`
+        steps += restore_steps(target, options.backup, keep=keep, reindex=reindex)
     elif action == "backup":
-        steps += _backup_steps(target, keep, options.get("output"))
+        steps += _backup_steps(target, keep, options.output)
     elif action == "rollback":
         steps += rollback_steps(target)
     elif action == "reindex":
         steps += reindex_steps(target)
-    execute(steps, out, dry_run=options["dry_run"])
+    execute(steps, out, dry_run=options.dry_run)
 
 
-#: What `deploy --target swarm` does (the database actions stay with compose for now).
-SWARM_ACTIONS = ("code", "rollback", "backup", "status", "logs")
-
-
-def _run_swarm(action: str, options: dict[str, Any], target: Target, out: Any) -> None:
+def _run_swarm(action: str, options: DeployOptions, keep: int, target: Target, out: Any) -> None:
     if action not in SWARM_ACTIONS:
         raise ConfigError(
             f"`deploy {action} --target swarm` is not supported: on a Swarm stack deploy "
             f"does {', '.join(SWARM_ACTIONS)}. Restore the stack's database with its own "
             "tools (docs/scaling-out.rst)."
         )
-    stack = swarm.Swarm.of(target, options.get("project_name"))
+    stack = swarm.Swarm.of(target, options.project_name)
     if action == "status":
         for line in swarm.status_table(stack):
             out(line)
         return
     if action == "logs":
-        swarm.logs(
-            stack, options.get("service"), follow=options["follow"], tail=options["tail"], out=out
-        )
+        swarm.logs(stack, options.service, follow=options.follow, tail=options.tail, out=out)
         return
     if action == "backup":
-        if options.get("list"):
+        if options.list_backups:
             raise ConfigError(
                 "--list: a Swarm stack's backups are the files in the --output directory."
             )
-        steps = swarm.backup_steps(
-            stack, keep=options["keep_resolved"], output=options.get("output")
-        )
+        steps = swarm.backup_steps(stack, keep=keep, output=options.output)
     elif action == "code":
-        steps = swarm.code_steps(
-            stack, tag=options.get("tag"), migrate=options.get("migrate", True)
-        )
+        steps = swarm.code_steps(stack, tag=options.tag, migrate=options.migrate)
     else:
         steps = swarm.rollback_steps(stack)
-    execute(steps, out, dry_run=options["dry_run"])
+    execute(steps, out, dry_run=options.dry_run)
 
 
 def _db_steps_after_code(

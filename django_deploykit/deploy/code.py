@@ -38,92 +38,115 @@ def code_steps(target: Target, *, tag: str | None = None, migrate: bool = True) 
                 f"warning: the engine at {engine_name()} mounts these paths from ITS "
                 f"filesystem, so they must exist there: {', '.join(binds)}"
             )
-    build_name = f"{stack.image_repo}:{rev}"
-    state: dict[str, Any] = {}  # docker Image objects
+    return CodeDeploy(target, rev).steps(migrate=migrate)
 
-    def build() -> None:
-        state["old"] = images.current_image(target)
-        target.compose.run(
-            "build",
-            "web",
-            env={"APP_IMAGE": build_name},
-            output=lambda line: target.out(f"      | {line}"),
+
+class CodeDeploy:
+    """The steps of ``deploy code`` as methods; what one step hands the next (the
+    images) are named attributes, set as the steps run."""
+
+    def __init__(self, target: Target, rev: str) -> None:
+        self.target = target
+        self.stack = target.stack
+        self.rev = rev
+        self.build_name = f"{self.stack.image_repo}:{rev}"
+        #: The docker Image web ran before (None on a first deploy); set by build().
+        self.old_image: Any = None
+        #: The docker Image just built; set by build().
+        self.new_image: Any = None
+
+    def steps(self, *, migrate: bool) -> list[Step]:
+        target, stack, build_name = self.target, self.stack, self.build_name
+        steps = [
+            Step(
+                "build",
+                f"build {build_name} from {target.compose.directory} on "
+                f"{engine_name()} (compose build web)",
+                self.build,
+            ),
+        ]
+        if stack.backing:
+            steps.append(
+                Step(
+                    "services",
+                    f"start {', '.join(stack.backing)} if they are not running, and wait "
+                    "until healthy",
+                    self.start_backing,
+                )
+            )
+        if migrate and stack.oneshots:
+            steps.append(
+                Step(
+                    "migrate",
+                    f"run the one-shot {', '.join(stack.oneshots)} with {build_name}",
+                    self.run_oneshots,
+                )
+            )
+        steps.append(
+            Step(
+                "switch",
+                f"tag {build_name} as {stack.app_image}, then replace "
+                f"{', '.join(stack.app_services)} one container at a time, each healthy "
+                "before the next (automatic rollback if one never gets healthy)",
+                self.switch,
+                critical=True,
+            )
         )
-        state["new"] = target.client.images.get(build_name)
+        if stack.proxies:
+            steps.append(
+                Step("proxies", f"start {', '.join(stack.proxies)} if not running", self.proxies)
+            )
+        return steps
 
-    def backing() -> None:
-        target.compose.run("up", "--detach", "--wait", "--no-deps", *stack.backing)
+    def _show(self, line: str) -> None:
+        self.target.out(f"      | {line}")
 
-    def run_oneshots() -> None:
-        for service in stack.oneshots:
-            result = target.compose.run(
+    def build(self) -> None:
+        self.old_image = images.current_image(self.target)
+        self.target.compose.run(
+            "build", "web", env={"APP_IMAGE": self.build_name}, output=self._show
+        )
+        self.new_image = self.target.client.images.get(self.build_name)
+
+    def start_backing(self) -> None:
+        self.target.compose.run("up", "--detach", "--wait", "--no-deps", *self.stack.backing)
+
+    def run_oneshots(self) -> None:
+        for service in self.stack.oneshots:
+            result = self.target.compose.run(
                 "run",
                 "--rm",
                 "--no-deps",
                 "--no-TTY",
                 service,
-                env={"APP_IMAGE": build_name},
-                output=lambda line: target.out(f"      | {line}"),
+                env={"APP_IMAGE": self.build_name},
+                output=self._show,
                 check=False,
             )
             if result.returncode != 0:
                 raise StepFailed(
-                    f"`{service}` with {build_name} exited with code {result.returncode} "
+                    f"`{service}` with {self.build_name} exited with code {result.returncode} "
                     "(output above).",
-                    container=f"{stack.project}-{service}-run",
+                    container=f"{self.stack.project}-{service}-run",
                     hint="Nothing was switched: the previous version still serves. Fix the "
                     "migration and deploy again.",
                 )
 
-    def do_switch() -> None:
-        old, new = state.get("old"), state["new"]
-        if old is not None and old.id == new.id and _all_run(target, new):
-            target.out(f"      every app container already runs {rev}: nothing to replace")
+    def switch(self) -> None:
+        old, new = self.old_image, self.new_image
+        if old is not None and old.id == new.id and _all_run(self.target, new):
+            self.target.out(
+                f"      every app container already runs {self.rev}: nothing to replace"
+            )
             return
-        switch(target, new, old)
-        if old is not None and getattr(old, "id", None) != getattr(state["new"], "id", None):
-            images.tag_image(old, images.previous_tag(target))
+        switch(self.target, new, old)
+        if old is not None and getattr(old, "id", None) != getattr(new, "id", None):
+            images.tag_image(old, images.previous_tag(self.target))
 
-    def proxies() -> None:
-        target.compose.run("up", "--detach", "--wait", "--no-deps", "--no-recreate", *stack.proxies)
-
-    steps = [
-        Step(
-            "build",
-            f"build {build_name} from {target.compose.directory} on "
-            f"{engine_name()} (compose build web)",
-            build,
-        ),
-    ]
-    if stack.backing:
-        steps.append(
-            Step(
-                "services",
-                f"start {', '.join(stack.backing)} if they are not running, and wait until healthy",
-                backing,
-            )
+    def proxies(self) -> None:
+        self.target.compose.run(
+            "up", "--detach", "--wait", "--no-deps", "--no-recreate", *self.stack.proxies
         )
-    if migrate and stack.oneshots:
-        steps.append(
-            Step(
-                "migrate",
-                f"run the one-shot {', '.join(stack.oneshots)} with {build_name}",
-                run_oneshots,
-            )
-        )
-    steps.append(
-        Step(
-            "switch",
-            f"tag {build_name} as {stack.app_image}, then replace "
-            f"{', '.join(stack.app_services)} one container at a time, each healthy before the "
-            "next (automatic rollback if one never gets healthy)",
-            do_switch,
-            critical=True,
-        )
-    )
-    if stack.proxies:
-        steps.append(Step("proxies", f"start {', '.join(stack.proxies)} if not running", proxies))
-    return steps
 
 
 def _all_run(target: Target, image: Any) -> bool:

@@ -91,8 +91,10 @@ class Choices:
         }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
+    """Everything the templates render, computed once by :func:`make_plan`."""
+
     facts: Facts
     db: str
     search: bool
@@ -127,7 +129,8 @@ class Plan:
     deploykit: DeploykitSource = DeploykitSource("unknown", "")
     #: Choices to persist: explicit ones, minus those equal to a fixed default.
     saved: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
+    #: What dockerize tells the user about the plan (after the detection's caveats).
+    notes: tuple[str, ...] = ()
     uid: int = APP_UID
     uv_version: str = UV_VERSION
     images: dict[str, str] = field(default_factory=lambda: dict(IMAGES))
@@ -237,7 +240,12 @@ def make_plan(facts: Facts, choices: Choices, deploykit: DeploykitSource | None 
         raise ConfigError(facts.python_source)
     assigned = facts.settings.assigned_in if facts.settings else ()
     extra, build, runtime = _packages(facts, db, server, celery, choices)
-    plan = Plan(
+    # Unset STATIC_ROOT: the container settings set it (DEPLOYKIT_STATIC_ROOT).
+    static_path = (
+        _container_path(facts.static_root or "staticfiles") if _local_static(facts) else None
+    )
+    source = deploykit or DeploykitSource("unknown", "")
+    return Plan(
         facts=facts,
         db=db,
         search=facts.search if choices.search is None else choices.search,
@@ -256,21 +264,17 @@ def make_plan(facts: Facts, choices: Choices, deploykit: DeploykitSource | None 
         extra_packages=extra,
         build_packages=build,
         runtime_packages=runtime,
-        # Unset STATIC_ROOT: the container settings set it (DEPLOYKIT_STATIC_ROOT).
-        static_path=_container_path(facts.static_root or "staticfiles")
-        if _local_static(facts)
-        else None,
+        static_path=static_path,
         media_path=_container_path(facts.media_root) or "/app/media",
         data_path="/app/data",
         collectstatic=_local_static(facts),
         collectstatic_at_start=facts.remote_static,
         wait_for_db=db != "sqlite" or any(a.vendor != "sqlite" for a in facts.external_databases),
         manage="python -m django" if "manage.py" in assigned else "python manage.py",
-        deploykit=deploykit or DeploykitSource("unknown", ""),
+        deploykit=source,
+        saved={k: v for k, v in choices.given().items() if STATIC_DEFAULTS.get(k, object()) != v},
+        notes=_notes(facts, db, static_path, source, extra),
     )
-    plan.saved = {k: v for k, v in choices.given().items() if STATIC_DEFAULTS.get(k, object()) != v}
-    _notes(plan)
-    return plan
 
 
 def _validate(choices: Choices) -> None:
@@ -398,33 +402,32 @@ def _packages(
     return extra, sorted(build), sorted(runtime)
 
 
-def _notes(plan: Plan) -> None:
-    facts = plan.facts
+def _notes(
+    facts: Facts, db: str, static_path: str | None, source: DeploykitSource, extra: list[str]
+) -> tuple[str, ...]:
+    notes = []
+    if not facts.remote_static and not static_path:
+        notes.append("django.contrib.staticfiles is not installed: no static files are collected.")
     if facts.remote_static:
-        pass
-    elif not plan.static_path:
-        plan.notes.append(
-            "django.contrib.staticfiles is not installed: no static files are collected."
-        )
-    if plan.collectstatic_at_start:
-        plan.notes.append(
+        notes.append(
             f"Static files go to remote storage ({facts.static_storage}): collectstatic "
             "runs when the migrate service starts, with the storage credentials from .env "
             "(the image build has none)."
         )
-    if not plan.deps.has(DISTRIBUTION):
-        plan.notes.append(
+    if not facts.dependencies.has(DISTRIBUTION):
+        notes.append(
             f"{DISTRIBUTION} is not in your dependency files: the image installs "
-            f"{plan.deploykit.described} (add it to your dependencies to pin it yourself)."
+            f"{source.described} (add it to your dependencies to pin it yourself)."
         )
-    if plan.extra_packages:
-        plan.notes.append(
+    if extra:
+        notes.append(
             "Not in your dependency files, installed in the image anyway: "
-            + ", ".join(plan.extra_packages)
+            + ", ".join(extra)
             + " (add them to your dependencies to pin their versions)."
         )
-    if plan.facts.default_db and plan.facts.default_db.vendor != plan.db:
-        plan.notes.append(
-            f"The default database is {plan.facts.default_db.vendor} here but the stack uses "
-            f"{plan.db}: compose sets DATABASE_URL, which the container settings use."
+    if facts.default_db and facts.default_db.vendor != db:
+        notes.append(
+            f"The default database is {facts.default_db.vendor} here but the stack uses "
+            f"{db}: compose sets DATABASE_URL, which the container settings use."
         )
+    return tuple(notes)

@@ -14,22 +14,10 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from django_deploykit.deploy.actions import run
+from django_deploykit.deploy.actions import ACTIONS, DeployOptions, run
 from django_deploykit.deploy.steps import Interrupted, StepFailed
 from django_deploykit.exceptions import ConfigError, DeployKitError
 from django_deploykit.management.base import DeployKitCommand
-
-HELP = {
-    "code": "build the checkout, migrate, replace web/worker one at a time (auto rollback)",
-    "db": "ship a local SQLite database to the server (backup kept), migrate, reindex",
-    "full": "code, then db",
-    "backup": "back up the server's database (retention: --keep)",
-    "restore": "restore a backup (refused if its schema is newer than the code)",
-    "rollback": "return to the image that ran before the last deploy",
-    "reindex": "run reindex_search in the running web container",
-    "status": "each service: container, version, state, health, uptime",
-    "logs": "logs of one service or all",
-}
 
 
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
@@ -47,17 +35,14 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force-color", action="store_true", default=quiet, help=quiet)
 
 
-#: The actions that replace the server's database.
-REPLACING = ("db", "full", "restore")
-
-
 class Command(DeployKitCommand):
     help = "Deploy and operate the dockerized project on the Docker engine in DOCKER_HOST."
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-        for action, text in HELP.items():
+        for entry in ACTIONS.values():
+            action, text = entry.name, entry.help
             p = sub.add_parser(action, help=text, description=text)
             p.add_argument("--project-dir", help="Directory of compose.yaml (default: .)")
             p.add_argument("-f", "--file", action="append", help="Compose file (repeatable)")
@@ -130,10 +115,14 @@ class Command(DeployKitCommand):
                 self.stdout.write(self._styled(line))
 
         action = options["action"]
-        if action in REPLACING and options.get("interactive", True) and not options["dry_run"]:
+        if (
+            ACTIONS[action].replaces_database
+            and options.get("interactive", True)
+            and not options["dry_run"]
+        ):
             self._confirm(action)
         try:
-            run(action, options, out)
+            run(action, DeployOptions.from_parsed(options), out)
         except KeyboardInterrupt:
             if action != "logs":
                 raise
