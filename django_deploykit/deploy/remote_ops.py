@@ -55,16 +55,22 @@ def _publish(tmp: str, dest: str) -> bool:
     return True
 
 
-def _snapshot(src: str, dest: str) -> bool:
-    """A consistent copy of a live database (SQLite's online backup API), then publish."""
-    tmp = dest + ".part"
+def copy_database(src: str, dest: str) -> None:
+    """A consistent single-file copy of a live SQLite database, WAL included (SQLite's
+    online backup API). deploy/sqlite.py uses it on the operator's machine too."""
     source = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
-    target = sqlite3.connect(tmp)
+    target = sqlite3.connect(dest)
     try:
         source.backup(target)
     finally:
         target.close()
         source.close()
+
+
+def _snapshot(src: str, dest: str) -> bool:
+    """A consistent copy of a live database, then publish."""
+    tmp = dest + ".part"
+    copy_database(src, tmp)
     os.chmod(tmp, 0o600)
     return _publish(tmp, dest)
 

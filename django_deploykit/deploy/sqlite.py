@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
+from django_deploykit.deploy.remote_ops import copy_database
 from django_deploykit.exceptions import ConfigError
 
 __all__ = ["HEADER", "ahead", "check_not_ahead", "snapshot", "validate"]
@@ -91,12 +92,10 @@ def check_not_ahead(
 
 
 def snapshot(path: Path, dest: Path) -> Path:
-    """A consistent single-file copy (reads through a WAL; SQLite's online backup API)."""
-    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    target = sqlite3.connect(dest)
-    try:
-        source.backup(target)
-    finally:
-        target.close()
-        source.close()
+    """A consistent single-file copy (reads through a WAL; SQLite's online backup API).
+
+    The routine is remote_ops's: that module must stay standard-library only (its
+    source runs in a one-off container), so this one borrows it, not the other way.
+    """
+    copy_database(str(path), str(dest))
     return dest
