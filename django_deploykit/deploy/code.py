@@ -197,10 +197,19 @@ def running_web(target: Target) -> Any:  # a docker Container
     return web
 
 
-def reindex_steps(target: Target) -> list[Step]:
+def reindex_steps(target: Target, *, allow_shrink: bool = False) -> list[Step]:
+    """Rebuild search in the web container.
+
+    ``allow_shrink``: after ``deploy db``/``restore`` the user has already agreed to
+    replace the data, so an index that shrinks with it is expected, not a mistake.
+    """
+    command = ["python", "manage.py", "reindex_search"]
+    if allow_shrink:
+        command.append("--allow-shrink")
+
     def run() -> None:
         web = running_web(target)
-        code, _ = target.exec(web, ["python", "manage.py", "reindex_search"])
+        code, _ = target.exec(web, command)
         if code != 0:
             raise StepFailed(
                 f"reindex_search exited with code {code} (output above).",

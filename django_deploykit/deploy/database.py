@@ -123,7 +123,7 @@ def _put_back(target: Target, name: str) -> None:
 
 def _tail(target: Target, reindex: bool) -> list[Step]:
     if reindex and _has_search(target):
-        return reindex_steps(target)
+        return reindex_steps(target, allow_shrink=True)
     return []
 
 
