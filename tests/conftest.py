@@ -8,6 +8,9 @@ from tests import tiers
 from tests.meilisearch_fixtures import meili, meilisearch_server  # noqa: F401
 
 _passed: collections.Counter[str] = collections.Counter()
+# Tiers by test id, from the markers alone: a parameter that happens to be called
+# "mariadb" or "postgres" (it shows in report.keywords too) is no tier test.
+_tiers_of: dict[str, tuple[str, ...]] = {}
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -24,6 +27,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     required = tiers.required_tiers()
     for item in items:
+        _tiers_of[item.nodeid] = tuple(
+            t for t in tiers.TIERS if item.get_closest_marker(t) is not None
+        )
         for tier in tiers.TIERS:
             if item.get_closest_marker(tier) is None:
                 continue
@@ -45,9 +51,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when == "call" and report.passed:
-        for tier in tiers.TIERS:
-            if tier in report.keywords:
-                _passed[tier] += 1
+        for tier in _tiers_of.get(report.nodeid, ()):
+            _passed[tier] += 1
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
