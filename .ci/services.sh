@@ -27,6 +27,9 @@ else
   mariadb -e "CREATE DATABASE IF NOT EXISTS test;"
   wait_for "MariaDB over TCP" mariadb -h 127.0.0.1 -u root -e 'SELECT 1'
 fi
+# MariaDB's default, which dbcopy's bulk path uses: a test run killed while it had
+# local_infile off (to test the fallback) must not leave the next run without it.
+mariadb -h 127.0.0.1 -u root -e 'SET GLOBAL local_infile = 1'
 
 if psql -h 127.0.0.1 -U postgres -d postgres -c 'SELECT 1' >/dev/null 2>&1; then
   log "PostgreSQL answers on 127.0.0.1:5432"

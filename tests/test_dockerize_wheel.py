@@ -59,4 +59,5 @@ def test_dockerfile_renders_from_the_installed_wheel(tmp_path: Path, wheel_venv)
     assert "FROM ${BASE_IMAGE} AS runtime" in template
     assert "FROM ${BASE_IMAGE} AS runtime" in dockerfile
     assert "{%" not in dockerfile and "{{" not in dockerfile
-    assert "USER 10001:10001" in dockerfile and "collectstatic" in dockerfile
+    assert "ARG APP_UID=10001" in dockerfile and "USER ${APP_UID}:${APP_GID}" in dockerfile
+    assert "collectstatic" in dockerfile

@@ -28,7 +28,7 @@ import threading
 import uuid
 import zlib
 from collections.abc import Callable, Generator
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -397,7 +397,13 @@ class _Feeder(threading.Thread):
             self.blocks.close()  # here, while the source connection is still open
 
     def release(self) -> None:
-        """Unblock a writer still waiting for the server to open the FIFO."""
+        """Stop the writer after a failed statement, wherever it is.
+
+        A reader is held on the FIFO until the writer has ended: a writer that had not
+        yet opened it gets in (opening and closing at once could come before its open,
+        which then waited forever), and what it still writes is drained until it sees
+        ``aborted``.
+        """
         self.aborted = True
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
@@ -405,7 +411,13 @@ class _Feeder(threading.Thread):
             if exc.errno != errno.ENOENT:
                 raise
             return
-        os.close(fd)
+        try:
+            while self.is_alive():
+                with suppress(BlockingIOError):
+                    os.read(fd, 1 << 16)
+                self.join(0.01)
+        finally:
+            os.close(fd)
 
 
 def _load_mysql(spec: TableLoad, source: Adapter, target: Adapter, digests: bool,

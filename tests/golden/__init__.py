@@ -124,6 +124,9 @@ def render_scenario(name: str) -> dict[str, str]:
     scenario = SCENARIOS[name]
     with _project() as base:
         overrides = project_settings(base) | {
+            # The suite's server aliases exist only where their tiers are configured:
+            # the outputs must not depend on that.
+            "DATABASES": {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
             "MIDDLEWARE": [
                 "django_deploykit.health.middleware.HealthCheckMiddleware",
                 "whitenoise.middleware.WhiteNoiseMiddleware",
