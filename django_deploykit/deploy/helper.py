@@ -14,12 +14,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from docker.errors import APIError, ImageNotFound
-
 from django_deploykit.deploy import remote_ops
 from django_deploykit.deploy.target import Target, engine_name
 from django_deploykit.exceptions import ConfigError, DeployKitError
 
+# docker.errors is imported where it is caught: the SDK is the deploy extra, and
+# Target.client has imported it (engine.client) before any SDK call.
 __all__ = ["BACKUP_DIR", "Helper", "backups_volume"]
 
 BACKUP_DIR = "/backups"
@@ -58,6 +58,8 @@ class Helper:
             client.volumes.create(name, labels={"io.deploykit.project": self.target.project})
 
     def _image(self) -> str:
+        from docker.errors import ImageNotFound
+
         name = self.target.stack.app_image
         try:
             self.target.client.images.get(name)
@@ -105,6 +107,8 @@ class Helper:
         """Copy ``path`` out of the volumes into the local ``directory``; ``private``: a new
         0600 file (an existing one is an error, never replaced).
         """
+        from docker.errors import APIError
+
         container = self._create(["list", BACKUP_DIR])
         try:
             stream, _ = container.get_archive(path)

@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from docker.errors import ImageNotFound
-
 from django_deploykit.deploy.target import Target
 from django_deploykit.exceptions import ConfigError
 
+# docker.errors is imported where it is caught: the SDK is the deploy extra, and
+# Target.client has imported it (engine.client) before any SDK call.
 __all__ = ["current_image", "previous_tag", "revision", "revision_of", "tag_image"]
 
 PREVIOUS = "previous"
@@ -64,6 +64,8 @@ def revision(directory: Path, explicit: str | None = None) -> tuple[str, str | N
 
 
 def image_or_none(target: Target, name: str) -> Any | None:
+    from docker.errors import ImageNotFound
+
     try:
         return target.client.images.get(name)
     except ImageNotFound:

@@ -18,13 +18,13 @@ import re
 import time
 from typing import Any
 
-from docker.errors import APIError, NotFound
-
 from django_deploykit.deploy import proxies
 from django_deploykit.deploy.images import revision_of, tag_image
 from django_deploykit.deploy.steps import StepFailed
 from django_deploykit.deploy.target import Target
 
+# docker.errors is imported where it is caught: the SDK is the deploy extra, and
+# Target.client has imported it (engine.client) before any SDK call.
 __all__ = ["Unhealthy", "check", "reload_proxies", "roll", "switch", "wait_healthy"]
 
 STOP_TIMEOUT = 30
@@ -39,6 +39,8 @@ class Unhealthy(StepFailed):
 
 def wait_healthy(container: Any, timeout: float) -> tuple[bool, str]:
     """(healthy?, why): healthy, unhealthy, exited, restarting, or timed out."""
+    from docker.errors import NotFound
+
     deadline = time.monotonic() + timeout
     running_since: float | None = None
     while True:
@@ -70,6 +72,8 @@ def wait_healthy(container: Any, timeout: float) -> tuple[bool, str]:
 
 def _exit_code(container: Any) -> int | None:
     """The exit code of the container's first exit (from the engine's ``die`` events)."""
+    from docker.errors import APIError
+
     created = container.attrs.get("Created", "")
     try:
         since = dt.datetime.fromisoformat(created[:19]).replace(tzinfo=dt.timezone.utc)
@@ -120,6 +124,8 @@ def _up(target: Target, service: str, count: int) -> list[Any]:
 
 
 def _remove(container: Any, timeout: int = STOP_TIMEOUT) -> None:
+    from docker.errors import NotFound
+
     try:
         container.stop(timeout=timeout)
         container.remove()
@@ -128,6 +134,8 @@ def _remove(container: Any, timeout: int = STOP_TIMEOUT) -> None:
 
 
 def check(target: Target, service: str, new: list[Any]) -> None:
+    from docker.errors import APIError, NotFound
+
     for container in new:
         target.out(f"      waiting for {container.name} to become healthy…")
         ok, why = wait_healthy(container, target.health_timeout)

@@ -29,13 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from django_deploykit.deploy import images
 from django_deploykit.deploy.rolling import first_error
 from django_deploykit.deploy.steps import RecoveryFailed, Step, StepFailed
 from django_deploykit.deploy.target import Target, engine_name
 from django_deploykit.exceptions import ConfigError, ServiceUnavailable
+from django_deploykit.extras import require
 
 __all__ = ["Swarm", "backup_steps", "code_steps", "logs", "rollback_steps", "status_table"]
 
@@ -134,6 +133,7 @@ class Swarm:
         return [r for r in APP_ROLES if r in services]
 
     def file_roles(self) -> list[str]:
+        yaml = require("yaml", "deploy")
         spec = yaml.safe_load(self.file.read_text(encoding="utf-8")) or {}
         return list(spec.get("services") or {})
 
@@ -162,7 +162,7 @@ def check_files(swarm: Swarm, env: dict[str, str]) -> None:
             f"{STACK_FILE} cannot be read with this environment: "
             f"{result.stderr.strip()[-500:]}\nNothing was changed."
         )
-    config = yaml.safe_load(result.stdout) or {}
+    config = require("yaml", "deploy").safe_load(result.stdout) or {}
     missing = []
     for kind in ("secrets", "configs"):
         for name, spec in (config.get(kind) or {}).items():

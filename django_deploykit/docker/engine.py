@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from django_deploykit.exceptions import ConfigError, DeployKitError, ServiceUnavailable
+from django_deploykit.extras import require
 
 __all__ = [
     "BuildError",
@@ -46,15 +47,16 @@ def _where() -> str:
 
 
 def client(timeout: int = 10) -> Any:
-    """A connected SDK client, or ServiceUnavailable saying how to get one."""
-    import docker
-    from docker.errors import DockerException
+    """A connected SDK client, or ServiceUnavailable saying how to get one.
 
+    The SDK comes with the ``deploy`` extra: without it, MissingExtra names the extra.
+    """
+    docker = require("docker", "deploy")
     host = os.environ.get("DOCKER_HOST", "")
     try:
         api = docker.from_env(timeout=timeout, use_ssh_client=host.startswith("ssh://"))
         api.ping()
-    except DockerException as exc:
+    except docker.errors.DockerException as exc:
         raise ServiceUnavailable(
             f"No Docker engine answers at {_where()}: {_short(exc)}. Start Docker, or set "
             "DOCKER_HOST (e.g. ssh://user@host for a remote engine)."

@@ -165,14 +165,25 @@ class Plan:
         return self.facts.dependencies
 
     @property
+    def deploykit_extras(self) -> str:
+        """The optional parts of deploykit the image needs: a running site needs none of
+        them but the Meilisearch client, when the project uses search."""
+        return "[search]" if self.search else ""
+
+    @property
     def deploykit_install(self) -> str:
         """deploykit as the image's install command names it ("" when the lock has it)."""
         source = self.deploykit
+        extras = self.deploykit_extras
+        # With a wheel or a lock deciding the version, the extra is asked for by name:
+        # the installer takes dj-deploykit from the wheel/lock and adds the extra's packages.
+        by_name = f'"{DISTRIBUTION}{extras}"' if extras else ""
         if source.carried:
-            return f"./{WHEEL_DIR}/*.whl"  # one wheel: carry_wheel() removes older ones
+            wheel = f"./{WHEEL_DIR}/*.whl"  # one wheel: carry_wheel() removes older ones
+            return f"{wheel} {by_name}".strip()
         if self.deps.has(DISTRIBUTION) and self.deps.kind not in ("requirements", "pyproject"):
-            return ""  # the lock file pins it
-        return f'"{source.requirement}"'
+            return by_name  # the lock file pins it
+        return f'"{source.requirement(extras)}"'
 
     @property
     def deploykit_excluded(self) -> bool:

@@ -41,12 +41,12 @@ class DeploykitSource:
     def carried(self) -> bool:
         return self.kind in ("path", "vcs", "wheel")
 
-    @property
-    def requirement(self) -> str:
-        """What the Dockerfile installs."""
+    def requirement(self, extras: str = "") -> str:
+        """What the Dockerfile installs; ``extras`` such as "[search]" (not for a wheel)."""
         if self.carried:
             return f"./{WHEEL_DIR}/{self.wheel or '*.whl'}"
-        return f"{DISTRIBUTION}=={self.version}" if self.kind == "index" else DISTRIBUTION
+        name = DISTRIBUTION + extras
+        return f"{name}=={self.version}" if self.kind == "index" else name
 
     @property
     def described(self) -> str:

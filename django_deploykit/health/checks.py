@@ -30,6 +30,7 @@ from django.utils.module_loading import import_string
 
 from django_deploykit.conf import conf
 from django_deploykit.exceptions import ConfigError
+from django_deploykit.extras import MissingExtra
 from django_deploykit.health.tiers import TIERS
 from django_deploykit.services.cache import probe_cache
 from django_deploykit.services.db import classify, probe_connection, probe_database, scrub
@@ -166,6 +167,8 @@ class SearchCheck(Check):
         started = time.perf_counter()
         try:
             missing = missing_indexes(timeout)
+        except MissingExtra as exc:  # the server is up; this process cannot ask it
+            reason, detail = "missing_driver", str(exc)
         except Exception as exc:  # reported like any failed probe, never raised
             reason, detail = "unavailable", f"{type(exc).__name__}: {exc}"
         else:

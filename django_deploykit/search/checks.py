@@ -5,6 +5,8 @@ deploykit.E040  a declared search index cannot work (bad name, missing fields...
 deploykit.W040  DEPLOYKIT_SEARCH_AUTO_UPDATE is on but DEPLOYKIT_MEILISEARCH_URL is not set
 deploykit.W041  a declared index does not exist on the server (``check --deploy`` only:
                 it asks Meilisearch)
+deploykit.W042  DEPLOYKIT_MEILISEARCH_URL is set but the Meilisearch client (the
+                ``search`` extra) is not installed
 =============== ==========================================================
 """
 
@@ -16,8 +18,14 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from django_deploykit.conf import conf
 from django_deploykit.exceptions import ConfigError
+from django_deploykit.extras import installed
 
-__all__ = ["check_auto_update", "check_missing_indexes", "check_search_indexes"]
+__all__ = [
+    "check_auto_update",
+    "check_missing_indexes",
+    "check_search_client",
+    "check_search_indexes",
+]
 
 
 @register(Tags.compatibility)
@@ -48,6 +56,21 @@ def check_auto_update(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
                 "so no index is updated.",
                 hint="Set MEILISEARCH_URL, or turn DEPLOYKIT_SEARCH_AUTO_UPDATE off.",
                 id="deploykit.W040",
+            )
+        ]
+    return []
+
+
+@register(Tags.compatibility)
+def check_search_client(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if conf.MEILISEARCH_URL and not installed("meilisearch"):
+        return [
+            Warning(
+                "DEPLOYKIT_MEILISEARCH_URL is set but the Meilisearch client is not "
+                "installed: searches fall back to the database and no index is updated.",
+                hint='pip install "dj-deploykit[search]" (dockerize adds it to the image '
+                "of a project with search).",
+                id="deploykit.W042",
             )
         ]
     return []

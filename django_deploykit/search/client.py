@@ -5,7 +5,9 @@ no HTTP timeout, ``wait_for_task`` giving up after 5 s and returning *failed*
 tasks without raising. Here every request has ``DEPLOYKIT_MEILISEARCH_TIMEOUT``,
 waiting has no fixed limit (``DEPLOYKIT_SEARCH_TASK_TIMEOUT``) but a heartbeat,
 and a failed task raises ``TaskFailed`` with Meilisearch's code and message.
-Messages name the server URL, never the key.
+Messages name the server URL, never the key. The client comes with the ``search``
+extra: it is imported when a SearchClient is made, and its absence is a ConfigError
+naming the extra.
 """
 
 from __future__ import annotations
@@ -14,17 +16,14 @@ import copy
 import re
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
-
-import meilisearch
-from meilisearch.errors import (
-    MeilisearchApiError,
-    MeilisearchCommunicationError,
-    MeilisearchTimeoutError,
-)
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django_deploykit.conf import conf
 from django_deploykit.exceptions import ConfigError, DeployKitError, ServiceUnavailable
+from django_deploykit.extras import require
+
+if TYPE_CHECKING:
+    import meilisearch.index
 
 __all__ = [
     "PermissionDenied",
@@ -99,25 +98,28 @@ class SearchClient:
         self.heartbeat_every = heartbeat_every
         key = api_key if api_key is not None else conf.MEILISEARCH_MASTER_KEY
         self.authenticated = False  # set once preflight saw the key accepted
+        self.meilisearch = require("meilisearch", "search")
+        self.errors = require("meilisearch.errors", "search")
         # The client's own default is no timeout at all: a stalled server hangs forever.
-        self.client = meilisearch.Client(url, key, timeout=self.timeout)  # type: ignore[arg-type]
+        self.client = self.meilisearch.Client(url, key, timeout=self.timeout)
 
     # -- requests -----------------------------------------------------------------
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one client call, turning its exceptions into deploykit's."""
+        errors = self.errors
         try:
             return fn(*args, **kwargs)
-        except MeilisearchTimeoutError as exc:
+        except errors.MeilisearchTimeoutError as exc:
             raise ServiceUnavailable(
                 f"Meilisearch at {self.url} did not answer within {self.timeout:g} s "
                 "(DEPLOYKIT_MEILISEARCH_TIMEOUT)."
             ) from exc
-        except MeilisearchCommunicationError as exc:
+        except errors.MeilisearchCommunicationError as exc:
             raise ServiceUnavailable(
                 f"Meilisearch at {self.url} is unreachable ({_reason(exc)}). Check "
                 "DEPLOYKIT_MEILISEARCH_URL and that the server is running."
             ) from exc
-        except MeilisearchApiError as exc:
+        except errors.MeilisearchApiError as exc:
             if exc.code in _AUTH_CODES and self.authenticated:
                 raise PermissionDenied(
                     f"Meilisearch at {self.url} refused this request ({exc.code}): the API "
@@ -150,7 +152,7 @@ class SearchClient:
         try:
             return self.call(self.client.get_raw_index, uid)
         except SearchError as exc:
-            if isinstance(exc.__cause__, MeilisearchApiError) and (
+            if isinstance(exc.__cause__, self.errors.MeilisearchApiError) and (
                 exc.__cause__.code == "index_not_found"
             ):
                 return None
@@ -168,8 +170,8 @@ class SearchClient:
         """Send one JSON array of documents; the timeout grows with the payload."""
         timeout = self.upload_timeout(len(payload))
         config = copy.copy(self.client.config)
-        config.timeout = timeout  # type: ignore[assignment]
-        index = meilisearch.index.Index(config, uid)
+        config.timeout = timeout
+        index = self.meilisearch.index.Index(config, uid)
         try:
             return self.call(
                 index.add_documents_raw,

@@ -20,7 +20,7 @@ REASONS: dict[str, str] = {
     "unavailable": "the server answered that it is not available",
     "auth": "the server rejected the configured user or password",
     "unknown_db": "the configured database does not exist",
-    "missing_driver": "the Python driver of this database or cache is not installed",
+    "missing_driver": "the driver of this database or cache (or the search client) is missing",
     "misconfigured": "the settings of this service are incomplete or malformed",
     "migrations": "migrations on disk are not applied to the database",
     "missing_index": "a declared search index does not exist on the search server",

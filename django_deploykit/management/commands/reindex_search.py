@@ -1,7 +1,8 @@
 """``manage.py reindex_search``: rebuild Meilisearch indexes with zero downtime.
 
 Exit codes: 0 ok; 1 a task failed, verification failed, the server failed mid-run,
-or --check found drift; 2 configuration error (nothing changed); 3 another
+or --check found drift; 2 configuration error, or the ``search`` extra (the Meilisearch
+client) is not installed (nothing changed); 3 another
 rebuild of the same index is running.
 """
 
