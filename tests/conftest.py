@@ -70,10 +70,26 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 @pytest.fixture(scope="session")
-def wheel_venv(tmp_path_factory):
-    """(python, wheel): a clean venv where the built wheel is installed (not this checkout)."""
-    from tests.wheel_env import build_wheel, make_venv
+def built_wheel(tmp_path_factory):
+    """A wheel of this checkout, built once per run."""
+    from tests.wheel_env import build_wheel
 
-    base = tmp_path_factory.mktemp("wheel")
-    wheel = build_wheel(base / "dist")
-    return make_venv(base / "venv", wheel), wheel
+    return build_wheel(tmp_path_factory.mktemp("wheel") / "dist")
+
+
+@pytest.fixture(scope="session")
+def wheel_venv(tmp_path_factory, built_wheel):
+    """(python, wheel): a clean venv where the built wheel is installed with every extra
+    (not this checkout)."""
+    from tests.wheel_env import make_venv
+
+    venv = tmp_path_factory.mktemp("wheel-venv") / "venv"
+    return make_venv(venv, built_wheel, extras="search,deploy"), built_wheel
+
+
+@pytest.fixture(scope="session")
+def core_venv(tmp_path_factory, built_wheel):
+    """python of a clean venv with the built wheel and no extra: the core install."""
+    from tests.wheel_env import make_venv
+
+    return make_venv(tmp_path_factory.mktemp("core-venv") / "venv", built_wheel)

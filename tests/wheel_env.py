@@ -31,8 +31,13 @@ def build_wheel(dest: Path) -> Path:
     return wheel
 
 
-def make_venv(dest: Path, wheel: Path) -> Path:
-    """A fresh venv at ``dest`` with ``wheel`` and its dependencies; returns its python."""
+def make_venv(dest: Path, wheel: Path, extras: str = "") -> Path:
+    """A fresh venv at ``dest`` with ``wheel`` and its dependencies; returns its python.
+
+    ``extras``: deploykit's optional parts to install too ("search,deploy"); none by
+    default, which is the core install.
+    """
+    target = f"{wheel}[{extras}]" if extras else str(wheel)
     uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
     python = dest / "bin" / "python"
     if Path(uv).exists():
@@ -43,7 +48,7 @@ def make_venv(dest: Path, wheel: Path) -> Path:
             timeout=120,
         )
         subprocess.run(
-            [uv, "pip", "install", "-q", "--python", str(python), str(wheel)],
+            [uv, "pip", "install", "-q", "--python", str(python), target],
             check=True,
             capture_output=True,
             timeout=600,
@@ -51,7 +56,7 @@ def make_venv(dest: Path, wheel: Path) -> Path:
     else:
         subprocess.run([sys.executable, "-m", "venv", str(dest)], check=True, timeout=120)
         subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", str(wheel)],
+            [str(python), "-m", "pip", "install", "-q", target],
             check=True,
             capture_output=True,
             timeout=600,

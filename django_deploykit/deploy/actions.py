@@ -20,6 +20,7 @@ from django_deploykit.deploy.sqlite import validate
 from django_deploykit.deploy.steps import Step, execute
 from django_deploykit.deploy.target import Target, engine_name
 from django_deploykit.exceptions import ConfigError
+from django_deploykit.extras import require
 
 __all__ = ["ACTIONS", "Action", "DeployOptions", "run"]
 
@@ -138,6 +139,11 @@ def _backup_steps(target: Target, keep: int, output: str | None) -> list[Step]:
 
 
 def run(action: str, options: DeployOptions, out: Any) -> None:
+    # Every action drives the engine through the SDK (a swarm stack's file through
+    # PyYAML): without the deploy extra, stop here rather than inside a step.
+    require("docker", "deploy")
+    if options.target == "swarm":
+        require("yaml", "deploy")
     health_timeout = options.health_timeout
     if health_timeout is not None and not 0 < health_timeout < float("inf"):
         raise ConfigError(

@@ -3,7 +3,8 @@
 Exit codes: 0 done; 1 a step failed and was undone (the previous version or data
 is serving), or the engine is unreachable; 2 bad input or configuration, nothing
 changed (also: the ``deploy`` extra, the Docker SDK, is not installed); 3 a step
-failed and undoing it failed too (the message says what to check); 130 stopped by Ctrl-C after finishing or undoing the current step.
+failed and undoing it failed too (the message says what to check); 130 stopped by
+Ctrl-C after finishing or undoing the current step.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Exit codes: 0 done / up to date; 1 ``--check`` found missing or stale files;
 2 bad options or configuration, or Docker files it did not write
-(without --force; nothing written), or --build without the ``deploy`` extra; 3 Docker unreachable or the
-build failed.
+(without --force; nothing written), or --build without the ``deploy`` extra;
+3 Docker unreachable or the build failed.
 """
 
 from __future__ import annotations
