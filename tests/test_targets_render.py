@@ -64,6 +64,13 @@ K8S = {
         {"STORAGES": S3, "MIDDLEWARE": ["whitenoise.middleware.WhiteNoiseMiddleware"]},
     ),
     "filesystem-media-single": ({"db": "mariadb"}, {"replicas": {"web": 1}}, True, {}),
+    # django_celery_beat: beat's schedule is in the database, so beat needs no volume.
+    "celery-database-scheduler": (
+        {"db": "postgres"},
+        {"shared_media": True},
+        True,
+        {"CELERY_BEAT_SCHEDULER": "django_celery_beat.schedulers:DatabaseScheduler"},
+    ),
 }
 SWARM = {k: v for k, v in K8S.items() if "autoscale" not in v[1]}
 
@@ -482,3 +489,48 @@ def test_policy_catches_what_the_schema_cannot(project, settings):
         "HTTPS without HSTS",
     ):
         assert expected in found, expected
+
+
+@pytest.mark.parametrize("name", ["filesystem-media-single", "celery-database-scheduler"])
+def test_beat_keeps_its_schedule_state_or_uses_the_database(project, settings, name):
+    """A rescheduled beat neither repeats nor skips a run: its schedule file is on a
+    volume (Swarm, pinned to the data node) or a claim (Kubernetes, one pod, Recreate);
+    with django_celery_beat's DatabaseScheduler the database holds it and no volume is
+    made."""
+    in_database = name == "celery-database-scheduler"
+    out = render(project, settings, K8S[name], "kubernetes")
+    assert out["plan"].beat and out["plan"].beat_volume is not in_database
+    docs = kustomize(project / "k8s/overlays/production")
+    (beat,) = [
+        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-beat")
+    ]
+    assert beat["spec"]["replicas"] == 1 and beat["spec"]["strategy"]["type"] == "Recreate"
+    pod = beat["spec"]["template"]["spec"]
+    mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    claims = {
+        v["name"]: v["persistentVolumeClaim"]["claimName"]
+        for v in pod["volumes"]
+        if "persistentVolumeClaim" in v
+    }
+    pvcs = {d["metadata"]["name"]: d for d in docs if d["kind"] == "PersistentVolumeClaim"}
+    if in_database:
+        assert "beat" not in mounts and not any(c.endswith("-beat") for c in claims.values())
+        assert not any(n.endswith("-beat") for n in pvcs)
+    else:
+        assert mounts["beat"] == out["plan"].beat_path
+        assert pvcs[claims["beat"]]["spec"]["accessModes"] == ["ReadWriteOnce"]
+
+    render(project, settings, K8S[name], "swarm")
+    services = stack_config(project)["services"]
+    beat = services["beat"]
+    volumes = [v for v in beat.get("volumes", []) if v["type"] == "volume"]
+    # Not the image's web probe, which nothing answers in a worker or beat container.
+    assert beat["healthcheck"]["test"] == ["CMD", "docker-entrypoint.sh", "beat-health"]
+    assert services["worker"]["healthcheck"]["test"][-1] == "worker-health"
+    if in_database:
+        assert not volumes
+    else:
+        assert [(v["source"], v["target"]) for v in volumes] == [
+            ("beat", out["plan"].beat_path)
+        ]
+        assert beat["deploy"]["placement"]["constraints"] == ["node.labels.deploykit.data == true"]
