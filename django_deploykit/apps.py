@@ -18,9 +18,13 @@ class DeployKitConfig(AppConfig):
         if problem:
             raise ImproperlyConfigured(problem)
         from django_deploykit import checks  # noqa: F401  (registers the system checks)
-        from django_deploykit.health import system_checks  # noqa: F401
+        from django_deploykit.health import (
+            celery_marks,
+            system_checks,  # noqa: F401
+        )
         from django_deploykit.health.logging import quiet_health_probes
         from django_deploykit.search import checks as search_checks  # noqa: F401
         from django_deploykit.search import signals  # noqa: F401  (inert unless enabled)
 
         quiet_health_probes()
+        celery_marks.connect()

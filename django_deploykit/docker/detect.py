@@ -77,6 +77,9 @@ class Facts:
     python_source: str = ""
     #: What detection saw but could not act on (printed as caveats).
     caveats: tuple[str, ...] = ()
+    #: Beat keeps its schedule in the database (django_celery_beat's DatabaseScheduler),
+    #: not in a schedule file.
+    celery_beat_database: bool = False
 
     @property
     def configuration(self) -> str | None:
@@ -149,6 +152,8 @@ def detect(
                 getattr(settings, "CELERY_BEAT_SCHEDULE", None) or "django_celery_beat" in installed
             )
         ),
+        celery_beat_database="DatabaseScheduler"
+        in str(getattr(settings, "CELERY_BEAT_SCHEDULER", None) or ""),
         search=bool(conf.MEILISEARCH_URL or conf.MEILISEARCH_MASTER_KEY),
         static_root=_relative(base, chosen.get("STATIC_ROOT")),
         static_url=str(getattr(settings, "STATIC_URL", "") or "/static/"),

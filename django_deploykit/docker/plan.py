@@ -14,6 +14,7 @@ from django_deploykit.docker.detect import Facts
 from django_deploykit.docker.python_version import SUPPORTED
 from django_deploykit.docker.source import DISTRIBUTION, WHEEL_DIR, DeploykitSource
 from django_deploykit.exceptions import ConfigError
+from django_deploykit.health import celery_marks
 
 __all__ = ["CHOICES", "Choices", "Plan", "make_plan", "saved_choices"]
 
@@ -147,6 +148,21 @@ class Plan:
     def beat_path(self) -> str:
         """Directory of Celery beat's schedule file: a volume, so restarts keep it."""
         return "/var/lib/celerybeat"
+
+    @property
+    def beat_volume(self) -> bool:
+        """Beat's schedule file needs a volume (not with django_celery_beat's database)."""
+        return self.beat and not self.facts.celery_beat_database
+
+    @property
+    def worker_ready_file(self) -> str:
+        """Written by the worker once ready (worker-health tests for it)."""
+        return celery_marks.WORKER_READY_FILE
+
+    @property
+    def beat_ready_file(self) -> str:
+        """Written by beat once its schedule is loaded (beat-health tests for it)."""
+        return celery_marks.BEAT_READY_FILE
 
     @property
     def static_build_path(self) -> str | None:

@@ -505,6 +505,23 @@ VARIABLES: tuple[Variable, ...] = (
         used_by=("compose",),
     ),
     Variable(
+        "DEBUGPY",
+        "false",
+        "bool",
+        "Development only: compose.dev.yaml runs runserver under debugpy (installed in the "
+        "development image only), for an IDE to attach to on 127.0.0.1:DEBUGPY_PORT.",
+        "compose",
+        used_by=("compose",),
+    ),
+    Variable(
+        "DEBUGPY_PORT",
+        "5678",
+        "int",
+        "Host port compose.dev.yaml publishes debugpy on (127.0.0.1 only).",
+        "compose",
+        used_by=("compose",),
+    ),
+    Variable(
         "TLS_CERT_DIR",
         "./certs",
         "path",
