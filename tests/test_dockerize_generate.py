@@ -113,7 +113,8 @@ def test_combination_is_valid(project: Path, db: str, search: bool, celery: bool
         assert service["networks"] == ["backend"], "services must not be reachable from outside"
         assert web["depends_on"].get(name, migrate.get("depends_on", {}).get(name))
     if db != "sqlite":
-        assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
+        # wait_for_db in migrate polls the server: started is enough, and sooner.
+        assert migrate["depends_on"]["db"]["condition"] == "service_started"
         assert "db-data" in compose["volumes"] and "data" not in compose["volumes"]
         assert "DB_PASSWORD=" in files[".env"]
     else:
@@ -123,7 +124,12 @@ def test_combination_is_valid(project: Path, db: str, search: bool, celery: bool
         assert web["environment"]["MEILISEARCH_URL"] == "http://meilisearch:7700"
         assert "search-data" in compose["volumes"]
     if celery:
-        assert services["worker"]["depends_on"]["redis"]["condition"] == "service_healthy"
+        # Celery retries its broker; only migrate must have finished first.
+        assert services["worker"]["depends_on"]["redis"]["condition"] == "service_started"
+        assert services["worker"]["depends_on"]["migrate"]["condition"] == (
+            "service_completed_successfully"
+        )
+        assert services["worker"]["environment"]["WAIT_FOR_DB_TIMEOUT"] == "0"
         assert web["environment"]["CELERY_BROKER_URL"].startswith("redis://redis:6379/")
 
     if has_compose():
@@ -204,7 +210,8 @@ def test_variants_are_valid(project: Path, choices: dict[str, object]) -> None:
     if choices.get("nginx"):
         assert "nginx/default.conf" in files
         assert "ports" not in compose["services"]["web"]
-        assert compose["services"]["nginx"]["depends_on"]["web"]["condition"] == "service_healthy"
+        # nginx starts beside web (up --wait still waits for both to be healthy).
+        assert compose["services"]["nginx"]["depends_on"]["web"]["condition"] == "service_started"
         assert "ssl_certificate" in files["nginx/default.conf"]
     if choices.get("server") == "uvicorn":
         assert "uvicorn_worker.UvicornWorker" in files["docker-entrypoint.sh"]

@@ -114,16 +114,19 @@ case "$role" in
     # Until the worker says it is ready (deploykit's worker_ready handler writes the
     # mark), fail at once without starting Python; a worker whose app never loads
     # Django's apps (no mark) is pinged after 20 s instead.
-    started=$(stat -c %Y /tmp/worker-started 2>/dev/null || echo 0)
-    if [ ! -f {{ plan.worker_ready_file }} ] && [ $(( $(date +%s) - started )) -lt 20 ]; then
+    if [ ! -f {{ plan.worker_ready_file }} ] \
+      && [ $(( $(date +%s) - $(stat -c %Y /tmp/worker-started 2>/dev/null || echo 0) )) -lt 20 ]; then
       exit 1
     fi
-    # A ping starts Python and imports the app: after one that answered, trust it for
-    # WORKER_HEALTH_EVERY seconds (the checks in between cost nothing).
+    # A ping starts Python and imports the app: after the worker said it is ready, or
+    # after a ping that answered, trust that for WORKER_HEALTH_EVERY seconds (the checks
+    # in between cost nothing).
     stamp=/tmp/worker-healthy
-    if [ -f "$stamp" ] && [ $(( $(date +%s) - $(stat -c %Y "$stamp") )) -lt "${WORKER_HEALTH_EVERY:-60}" ]; then
-      exit 0
-    fi
+    for fresh in "$stamp" {{ plan.worker_ready_file }}; do
+      if [ -f "$fresh" ] && [ $(( $(date +%s) - $(stat -c %Y "$fresh") )) -lt "${WORKER_HEALTH_EVERY:-60}" ]; then
+        exit 0
+      fi
+    done
     rm -f "$stamp"
     celery --app {{ facts.celery_app }} inspect ping --destination "celery@$(hostname)" \
       --timeout 10 >/dev/null
