@@ -530,7 +530,5 @@ def test_beat_keeps_its_schedule_state_or_uses_the_database(project, settings, n
     if in_database:
         assert not volumes
     else:
-        assert [(v["source"], v["target"]) for v in volumes] == [
-            ("beat", out["plan"].beat_path)
-        ]
+        assert [(v["source"], v["target"]) for v in volumes] == [("beat", out["plan"].beat_path)]
         assert beat["deploy"]["placement"]["constraints"] == ["node.labels.deploykit.data == true"]
