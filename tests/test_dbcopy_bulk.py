@@ -171,3 +171,74 @@ def test_local_infile_turned_off_during_the_copy_falls_back_to_inserts(make_sqli
     assert result.copied and result.verified, result.as_dict()
     assert rows(source, m.Book) == rows(target, m.Book)
     assert rows(source, m.Book.tags.through) == rows(target, m.Book.tags.through)
+
+
+@pytest.mark.mariadb
+def test_a_write_to_the_source_during_the_copy_cannot_leave_a_dangling_reference(
+    make_sqlite, make_server_db
+):
+    """The streamed tables are read in one snapshot, the one whose FKs were checked (so
+    the target's anti-joins are skipped): a reference broken by the site half-way
+    through the copy is not in it."""
+    import sqlite3
+
+    from django_deploykit.dbcopy import Progress
+
+    source, url = make_sqlite()
+    fill(source)
+    path = url.removeprefix("sqlite:///")
+    connections[source].close()
+    site = sqlite3.connect(path, isolation_level=None)
+    site.execute("PRAGMA journal_mode = WAL")  # the site's writes go on beside a reader
+    first = m.Book.objects.using(source).order_by("pk").first()
+    target, _ = make_server_db("mariadb")
+
+    class SiteWrites(Progress):
+        def start(self, table, total) -> None:  # after the FK check, before the book rows
+            if table.name == "dbcopy_app_book":
+                site.execute("UPDATE dbcopy_app_book SET author_id = 999999 WHERE id = ?",
+                             [first.pk])  # fmt: skip
+
+    result = dbcopy(source, target, Options(), progress=SiteWrites())
+    site.close()
+    assert result.copied and result.verified, result.as_dict()
+    assert m.Book.objects.using(target).get(pk=first.pk).author_id == first.author_id
+    assert (
+        not m.Book.objects.using(target)
+        .exclude(author_id__in=m.Author.objects.using(target).values("pk"))
+        .exists()
+    )
+
+
+def _foreign_keys(alias: str) -> list[tuple]:
+    with connections[alias].cursor() as cursor:
+        cursor.execute(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), "
+            "condeferrable, condeferred, convalidated FROM pg_constraint "
+            "WHERE contype = 'f' ORDER BY 1, 2"
+        )
+        return cursor.fetchall()
+
+
+@pytest.mark.postgres
+def test_postgres_foreign_keys_come_back_as_they_were(make_sqlite, make_server_db):
+    """The FK constraints are taken off each group's tables inside its transaction and
+    added back (validated) before its commit: after a copy, and after a failed one, the
+    target has exactly the constraints it had."""
+    source, _ = make_sqlite()
+    fill_hostile(source)
+    target, _ = make_server_db("postgres")
+    before = _foreign_keys(target)
+    assert any(name == "dbcopy_app_book_tags" for name, *_ in before)
+    result = dbcopy(source, target, Options())
+    assert result.copied and result.verified, result.as_dict()
+    assert _foreign_keys(target) == before
+
+    failing, _ = make_server_db("postgres")
+    with connections[failing].cursor() as cursor:  # a rule only the target has
+        cursor.execute("CREATE UNIQUE INDEX only_here ON dbcopy_app_book_tags (tag_id)")
+    with pytest.raises(Exception, match="dbcopy_app_book_tags"):
+        dbcopy(source, failing, Options())
+    assert _foreign_keys(failing) == _foreign_keys(target)
+    assert m.Book.objects.using(failing).count() > 0  # earlier groups stayed
+    assert not m.Book.tags.through.objects.using(failing).exists()

@@ -22,12 +22,14 @@ import decimal
 import errno
 import hashlib
 import os
+import queue
 import shutil
+import struct
 import tempfile
 import threading
 import uuid
 import zlib
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from contextlib import closing, suppress
 from dataclasses import dataclass
 from typing import Any, cast
@@ -36,10 +38,14 @@ from django.conf import settings
 from django.db import DatabaseError, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from django_deploykit.dbcopy.backends import Adapter
-from django_deploykit.dbcopy.plan import Table
+from django_deploykit.dbcopy.backends import Adapter, adapter_for
+from django_deploykit.dbcopy.plan import Table, fk_fields
+from django_deploykit.dbcopy.preflight import field_label, orphans
 
-__all__ = ["Digest", "LocalInfileRefused", "TableLoad", "differing", "load", "prepare"]
+__all__ = [
+    "Digest", "Digester", "LocalInfileRefused", "TableLoad", "differing", "load",
+    "orphan_free", "prepare",
+]  # fmt: skip
 
 _FETCH = 2000  # rows per fetch from SQLite and per write to the server
 Format = Callable[[Any], str]
@@ -61,16 +67,19 @@ class Digest:
     total: int
 
 
-def _row_hash(vendor: str) -> Callable[[bytes], int]:
-    """The per-row hash each server can compute too: CRC32 on MariaDB (a cheap C function
-    on both sides; a changed row passes unseen with odds of 1 in 4 billion), the first 64
-    bits of MD5 (signed, as PostgreSQL's bigint reads them) on PostgreSQL."""
+def _rows_hash(vendor: str) -> Callable[[list[bytes]], int]:
+    """The sum of a page's per-row hashes, each a hash the server can compute too: CRC32
+    on MariaDB (a cheap C function on both sides; a changed row passes unseen with odds
+    of 1 in 4 billion), the first 64 bits of MD5 (signed, as PostgreSQL's bigint reads
+    them) on PostgreSQL."""
     if vendor == "mysql":
-        return zlib.crc32
+        return lambda lines: sum(map(zlib.crc32, lines))
     md5 = hashlib.md5
 
-    def first_64_bits(line: bytes) -> int:
-        return int.from_bytes(md5(line).digest()[:8], "big", signed=True)
+    def first_64_bits(lines: list[bytes]) -> int:
+        # One unpack of the joined digests: half the time of an int per row.
+        heads = b"".join([md5(line).digest()[:8] for line in lines])
+        return sum(struct.unpack(f">{len(lines)}q", heads))
 
     return first_64_bits
 
@@ -321,7 +330,7 @@ def _blocks(source: Adapter, spec: TableLoad, digests: bool, vendor: str,
     raw = source.connection.connection  # sqlite3: only this thread uses it during the load
     cursor = raw.execute(f"SELECT {', '.join(selects)} FROM {q(spec.table.name)} ORDER BY {pk}")
     rows = total = 0
-    row_hash = _row_hash(vendor) if digests else None
+    rows_hash = _rows_hash(vendor) if digests else None
     try:
         while batch := cursor.fetchmany(_FETCH):
             if not formats:
@@ -338,8 +347,8 @@ def _blocks(source: Adapter, spec: TableLoad, digests: bool, vendor: str,
                     for row in batch
                 ]
             lines = [line.replace(b"\0", b"\\0") if b"\0" in line else line for line in lines]
-            if row_hash is not None:
-                total += sum(map(row_hash, lines))
+            if rows_hash is not None:
+                total += rows_hash(lines)
             rows += len(lines)
             yield b"\n".join(lines) + b"\n"
     finally:
@@ -491,18 +500,75 @@ def server_digest(spec: TableLoad, target: Adapter) -> Digest:
     return Digest(int(count), int(total))
 
 
+def orphan_free(loads: dict[str, TableLoad], source: Adapter,
+                keep: Sequence[str]) -> dict[str, tuple[str, str]]:  # fmt: skip
+    """The FKs between two streamed tables that have no dangling value in the source, by
+    label, with (table, referenced table).
+
+    Run in the same source snapshot as the streams: once both tables' server digests
+    match what was sent, the target holds these same values, so it has no dangling
+    value either, and the anti-join on the target (one index lookup per row, seconds
+    at a million rows on MariaDB) is not needed.
+    """
+    kept = {k.lower() for k in keep}
+    found = {}
+    for spec in loads.values():
+        for field in fk_fields(spec.table.model):
+            label = field_label(field).lower()
+            parent = field.related_model._meta.db_table
+            constrained: bool = field.db_constraint  # type: ignore[attr-defined]
+            if not constrained or label in kept or parent not in loads:
+                continue  # fk_problems skips the first two; the target proves the third
+            if not orphans(source, spec.table, field):
+                found[label] = (spec.table.name, parent)
+    return found
+
+
+class Digester(threading.Thread):
+    """Asks the target for the digests of committed tables while the next ones load: on
+    two cores the server's aggregate of one table overlaps the load of the next. Its own
+    connection, in autocommit, sees exactly what was committed."""
+
+    def __init__(self, loads: dict[str, TableLoad], alias: str) -> None:
+        super().__init__(name="dbcopy-digest", daemon=True)
+        self.loads, self.alias = loads, alias
+        self.todo: queue.Queue[str | None] = queue.Queue()
+        self.found: dict[str, Digest] = {}
+
+    def run(self) -> None:
+        from django.db import connections
+
+        connection = connections[self.alias]  # this thread's own
+        try:
+            target = adapter_for(connection)
+            while (name := self.todo.get()) is not None:
+                self.found[name] = server_digest(self.loads[name], target)
+        except Exception:  # noqa: S110 - the tables it did not do are asked again by the caller
+            pass
+        finally:
+            connection.close()
+
+    def finish(self) -> dict[str, Digest]:
+        """The digests found; the others are for the caller to ask."""
+        self.todo.put(None)
+        self.join()
+        return dict(self.found)
+
+
 def differing(loads: dict[str, TableLoad], sent: dict[str, Digest], source: Adapter,
-              target: Adapter) -> set[str]:  # fmt: skip
+              target: Adapter, found: dict[str, Digest] | None = None) -> set[str]:  # fmt: skip
     """The streamed tables whose target rows differ from what was sent (or whose source
-    has changed its row count since)."""
-    found = set()
+    has changed its row count since); ``found`` has the target digests already asked."""
+    found = found or {}
+    differ = set()
     for name, digest in sent.items():
         with source.connection.cursor() as cursor:
             cursor.execute(f"SELECT COUNT(*) FROM {source.quote(name)}")
             in_source = int(cursor.fetchone()[0])
-        if in_source != digest.rows or server_digest(loads[name], target) != digest:
-            found.add(name)
-    return found
+        in_target = found.get(name) or server_digest(loads[name], target)
+        if in_source != digest.rows or in_target != digest:
+            differ.add(name)
+    return differ
 
 
 def prepare(

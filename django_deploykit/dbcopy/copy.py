@@ -138,7 +138,7 @@ def copy_plan(
     batch_rows: int,
     batch_bytes: int,
     progress: Progress,
-    on_group: Callable[[], None] | None = None,
+    on_group: Callable[[list[str]], None] | None = None,
     loads: dict[str, bulk.TableLoad] | None = None,
     sent: dict[str, bulk.Digest] | None = None,
 ) -> list[TableResult]:
@@ -165,6 +165,7 @@ def copy_plan(
             current: list[Table] = []
             try:
                 with transaction.atomic(using=target.connection.alias):
+                    suspended = target.suspend_foreign_keys(group.tables)
                     group_results = []
                     for t in group.tables:
                         current[:] = [t]
@@ -175,6 +176,7 @@ def copy_plan(
                             if t.name in loads
                             else _write_table(t, reader, target, totals, progress)
                         )
+                    target.restore_foreign_keys(suspended)
                     for r in group_results:
                         state.put(f"done:{r.table}", str(r.rows))
             except failures as exc:
@@ -183,8 +185,8 @@ def copy_plan(
                 raise _failure(failed or (current[0] if current else group.tables[0]),
                                exc) from exc  # fmt: skip
             results += group_results
-            if on_group is not None:
-                on_group()
+            if on_group is not None:  # the group is committed
+                on_group([r.table for r in group_results])
     finally:
         reader.stop.set()
         reader.join(timeout=30)

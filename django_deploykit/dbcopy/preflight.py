@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
+from typing import cast
 
 from django.apps import apps
 from django.db import DatabaseError, models
@@ -11,6 +13,7 @@ from django.db.migrations.recorder import MigrationRecorder
 from django_deploykit.dbcopy.backends import Adapter
 from django_deploykit.dbcopy.plan import Plan, Table, fk_fields
 from django_deploykit.dbcopy.report import Problem
+from django_deploykit.dbcopy.scan import Scan, scan_table
 from django_deploykit.dbcopy.schema import schema_problems
 from django_deploykit.dbcopy.state import TABLE as STATE_TABLE
 from django_deploykit.dbcopy.state import StateTable
@@ -41,9 +44,11 @@ def preflight(
     problems += _target_state(plan, source, target, truncate=truncate, resume=resume)
     problems += schema_problems(plan, source, target)
     for table in plan.tables:
-        problems += source.type_problems(table)
+        # Every row check of the table in one scan of it (see scan.py).
+        scans = source.type_scans(table)
         if target.enforces_max_length:
-            problems += _max_length(table, source)
+            scans += _max_length_scans(table, source)
+        problems += scan_table(source, table, scans + target.source_scans(table, source))
         for field in fk_fields(table.model):
             problems += _dangling(table, field, source, target, keep_dangling)
     problems += target.target_problems(plan, source)
@@ -267,34 +272,39 @@ def _target_state(plan: Plan, source: Adapter, target: Adapter, *, truncate: boo
     ]
 
 
-def _max_length(table: Table, source: Adapter) -> list[Problem]:
-    problems = []
-    pk = source.quote(table.pk.column)
-    with source.connection.cursor() as cursor:
-        for field in table.fields:
-            if not isinstance(field, models.CharField) or not field.max_length:
-                continue
+def _max_length_scans(table: Table, source: Adapter) -> list[Scan]:
+    scans = []
+    for field in table.fields:
+        if isinstance(field, models.CharField) and field.max_length:
             assert field.column is not None  # a concrete field always has a column
             length = source.char_length(source.quote(field.column))
-            cursor.execute(
-                f"SELECT {pk}, {length} FROM {source.quote(table.name)} "
-                f"WHERE {length} > %s ORDER BY {pk} LIMIT {SAMPLE}",
-                [field.max_length],
-            )
-            problems += [
-                Problem(
-                    "max_length",
-                    f"text of {n} characters in a column of max_length "
-                    f"{field.max_length} (SQLite does not enforce max_length).",
-                    "Shorten the value in the source, or raise max_length and migrate "
-                    "both databases.",
-                    table.name,
-                    pk_value,
-                    field.column,
-                )  # fmt: skip
-                for pk_value, n in cursor.fetchall()
-            ]
-    return problems
+            scans.append(Scan(f"{length} > {int(field.max_length)}",
+                              partial(_max_length, table, field, source)))  # fmt: skip
+    return scans
+
+
+def _max_length(table: Table, field: models.CharField, source: Adapter) -> list[Problem]:
+    pk = source.quote(table.pk.column)
+    length = source.char_length(source.quote(cast(str, field.column)))
+    with source.connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {pk}, {length} FROM {source.quote(table.name)} "
+            f"WHERE {length} > %s ORDER BY {pk} LIMIT {SAMPLE}",
+            [field.max_length],
+        )
+        rows = cursor.fetchall()
+    return [
+        Problem(
+            "max_length",
+            f"text of {n} characters in a column of max_length "
+            f"{field.max_length} (SQLite does not enforce max_length).",
+            "Shorten the value in the source, or raise max_length and migrate both databases.",
+            table.name,
+            pk_value,
+            cast(str, field.column),
+        )  # fmt: skip
+        for pk_value, n in rows
+    ]
 
 
 def orphans(side: Adapter, table: Table, field: models.ForeignKey) -> list[tuple]:

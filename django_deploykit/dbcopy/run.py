@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from django.db import DatabaseError, connections
@@ -149,27 +150,43 @@ def dbcopy(source_spec: str, target_spec: str, options: Options,
         result.problems.append(Problem("local_infile", note, "", side="target",
                                        severity="warning"))  # fmt: skip
     sent: dict[str, bulk.Digest] = {}
-    target.begin_load()
-    try:
-        result.tables = copy_plan(
-            plan, source.connection.alias, target, state, totals=totals, done=done,
-            batch_rows=options.batch_rows, batch_bytes=options.batch_bytes,
-            progress=progress or Progress(), loads=loads,
-            sent=sent if options.verify else None,
-        )  # fmt: skip
-    except CopyFailed as exc:
-        finished = len(state.done())
-        raise CopyFailed(
-            f"{exc} The target keeps the {finished} table(s) finished before it and is "
-            "marked as an unfinished copy (deploykit_dbcopy_state): fix the cause, then "
-            "rerun with --resume to continue, or --truncate to start over."
-        ) from exc.__cause__
-    finally:
-        target.end_load()
+    proven: dict[str, tuple[str, str]] = {}
+    digester = bulk.Digester(loads, target.connection.alias)
+    if options.verify and loads and target.digests_while_loading:
+        digester.start()
+
+    def committed(names: list[str]) -> None:
+        for name in names:
+            if name in sent and digester.is_alive():
+                digester.todo.put(name)
+
+    # The streamed tables are read in one snapshot of the source, with the FK check
+    # that lets verification skip the target's anti-joins (see bulk.orphan_free).
+    with source.snapshot() if loads else nullcontext():
+        if options.verify and not target.checks_loaded_foreign_keys:
+            proven = bulk.orphan_free(loads, source, options.keep_dangling)
+        target.begin_load()
+        try:
+            result.tables = copy_plan(
+                plan, source.connection.alias, target, state, totals=totals, done=done,
+                batch_rows=options.batch_rows, batch_bytes=options.batch_bytes,
+                progress=progress or Progress(), loads=loads,
+                sent=sent if options.verify else None, on_group=committed,
+            )  # fmt: skip
+        except CopyFailed as exc:
+            finished = len(state.done())
+            raise CopyFailed(
+                f"{exc} The target keeps the {finished} table(s) finished before it and is "
+                "marked as an unfinished copy (deploykit_dbcopy_state): fix the cause, then "
+                "rerun with --resume to continue, or --truncate to start over."
+            ) from exc.__cause__
+        finally:
+            target.end_load()
+            found = digester.finish() if digester.is_alive() else {}
     target.reset_sequences(plan.tables)
     result.copied = True
     if options.verify:
-        _verify(plan, source, target, options, result, loads, sent)
+        _verify(plan, source, target, options, result, loads, sent, proven, found)
     if result.mismatches:
         state.put("status", "verify-failed")  # a plain rerun refuses; --truncate starts over
     else:
@@ -180,13 +197,20 @@ def dbcopy(source_spec: str, target_spec: str, options: Options,
 
 def _verify(plan: Plan, source: Adapter, target: Adapter, options: Options, result: Result,
             loads: dict[str, bulk.TableLoad] | None = None,
-            sent: dict[str, bulk.Digest] | None = None) -> None:  # fmt: skip
-    result.mismatches = fk_problems(target, plan.tables, options.keep_dangling)
+            sent: dict[str, bulk.Digest] | None = None,
+            proven: dict[str, tuple[str, str]] | None = None,
+            found: dict[str, bulk.Digest] | None = None) -> None:  # fmt: skip
     # Streamed tables were hashed on the way out: one server aggregate each proves them.
     # The others, and any whose aggregate differs, are compared row by row (which names
     # the rows, and has the last word).
     sent = sent or {}
-    suspect = bulk.differing(loads or {}, sent, source, target)
+    suspect = bulk.differing(loads or {}, sent, source, target, found)
+    # An FK proven in the source's snapshot holds in the target when both of its tables
+    # arrived exactly as sent.
+    exact = set(sent) - suspect
+    held = {label for label, (table, parent) in (proven or {}).items()
+            if table in exact and parent in exact}  # fmt: skip
+    result.mismatches = fk_problems(target, plan.tables, options.keep_dangling, held)
     check = [t for t in plan.tables if t.name not in sent or t.name in suspect]
     mismatched = verify_tables(source.connection.alias, target.connection.alias, check)
     result.mismatches += list(mismatched.values())

@@ -13,7 +13,7 @@ import hashlib
 import json
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from django.db import connections
@@ -160,15 +160,24 @@ def verify_tables(source_alias: str, target_alias: str, tables: list[Table]) -> 
     return mismatches
 
 
-def fk_problems(target: Adapter, tables: list[Table], keep: Sequence[str] = ()) -> list[str]:
+def fk_problems(target: Adapter, tables: list[Table], keep: Sequence[str] = (),
+                proven: Collection[str] = ()) -> list[str]:  # fmt: skip
     """Dangling references in the target (FK checks were off during the load), except
-    where they were copied on purpose (db_constraint=False, --keep-dangling)."""
+    where they were copied on purpose (db_constraint=False, --keep-dangling).
+
+    Not queried: the FKs the target's server has validated for every row (PostgreSQL's
+    constraints), and those in ``proven`` (labels, see ``bulk.orphan_free``)."""
     kept = {k.lower() for k in keep}
+    enforced = target.enforced_foreign_keys(tables)
     messages = []
     for table in tables:
         for field in fk_fields(table.model):
             label = f"{field.model._meta.label}.{field.name}".lower()
             if not field.db_constraint or label in kept:  # type: ignore[attr-defined]  # missing in django-stubs
+                continue
+            parent = field.related_model._meta.db_table
+            if label in proven or (table.name, field.column, parent,
+                                   field.target_field.column) in enforced:  # fmt: skip
                 continue
             for pk, column, value in orphans(target, table, field):
                 messages.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from django.core.management.color import no_style
@@ -11,6 +12,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 if TYPE_CHECKING:
     from django_deploykit.dbcopy.plan import Plan, Table
     from django_deploykit.dbcopy.report import Problem
+    from django_deploykit.dbcopy.scan import Scan
 
 __all__ = ["Adapter"]
 
@@ -20,6 +22,11 @@ class Adapter:
 
     # Does the engine reject text longer than the column (SQLite does not)?
     enforces_max_length = True
+    # Does the server check the FK constraints of the rows dbcopy loads (at commit),
+    # or are its FK checks off during the load?
+    checks_loaded_foreign_keys = False
+    # May a second connection read a committed table while the next group loads?
+    digests_while_loading = True
 
     def __init__(self, connection: BaseDatabaseWrapper) -> None:
         self.connection = connection
@@ -44,8 +51,9 @@ class Adapter:
     def octet_length(self, column: str, binary: bool = False) -> str:
         return f"OCTET_LENGTH({column})"
 
-    def type_problems(self, table: Table) -> list[Problem]:
-        """Values whose storage type does not match the column (only SQLite allows it)."""
+    def type_scans(self, table: Table) -> list[Scan]:
+        """Checks for values whose storage type does not match the column (only SQLite
+        allows them), run in the pre-flight's one scan of the table."""
         return []
 
     def nul_condition(self, column: str, is_json: bool) -> str | None:
@@ -56,9 +64,19 @@ class Adapter:
         """The column types of ``table`` as this database names them."""
         raise NotImplementedError
 
+    def snapshot(self) -> AbstractContextManager[None]:
+        """While open, this connection's reads see one consistent state of the database
+        (where the engine offers it cheaply; SQLite: one read transaction)."""
+        return nullcontext()
+
     # --- as a target -------------------------------------------------------
     def target_problems(self, plan: Plan, source: Adapter) -> list[Problem]:
         """Engine-specific reasons the copy would fail or lose data."""
+        return []
+
+    def source_scans(self, table: Table, source: Adapter) -> list[Scan]:
+        """Checks of the source's rows for values this target cannot take, run in the
+        pre-flight's one scan of the table."""
         return []
 
     def value_problems(self, plan: Plan, source: Adapter) -> list[Problem]:
@@ -75,6 +93,19 @@ class Adapter:
 
     def end_load(self) -> None:
         self.connection.enable_constraint_checking()
+
+    def suspend_foreign_keys(self, tables: Sequence[Table]) -> list[tuple[str, str, str]]:
+        """Inside the caller's transaction, take the FK constraints off these tables;
+        returns what ``restore_foreign_keys`` adds back (table, name, definition)."""
+        return []
+
+    def restore_foreign_keys(self, suspended: list[tuple[str, str, str]]) -> None:
+        """Add back what ``suspend_foreign_keys`` took off; the server validates each."""
+
+    def enforced_foreign_keys(self, tables: Sequence[Table]) -> set[tuple[str, str, str, str]]:
+        """(table, column, referenced table, referenced column) of the FK constraints
+        the server has proven for every row of these tables: they need no orphan check."""
+        return set()
 
     def insert(self, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
         raise NotImplementedError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from django.db import models
@@ -10,6 +11,7 @@ from django.db import models
 from django_deploykit.dbcopy.backends.base import Adapter
 from django_deploykit.dbcopy.plan import Plan, Table
 from django_deploykit.dbcopy.report import Problem
+from django_deploykit.dbcopy.scan import Scan
 
 if TYPE_CHECKING:
     from django.db.backends.mysql.base import DatabaseWrapper as MySQLDatabaseWrapper
@@ -158,8 +160,8 @@ class MySQLAdapter(Adapter):
         self._stmt_bytes = self.max_packet - 64 * 1024
 
     def reset_sequences(self, tables: Sequence[Table]) -> None:
-        # InnoDB moves AUTO_INCREMENT past explicit ids, but say so explicitly anyway:
-        # ALTER ... AUTO_INCREMENT never goes below max(pk) + 1 and is instant.
+        # InnoDB moves AUTO_INCREMENT past explicit ids; where it has not (another
+        # engine), ALTER ... AUTO_INCREMENT sets it (never below max(pk) + 1).
         with self.connection.cursor() as cursor:
             for table in tables:
                 if isinstance(table.pk, _AUTO):
@@ -168,21 +170,28 @@ class MySQLAdapter(Adapter):
                         f"SELECT MAX({self.quote(table.pk.column)}) FROM {self.quote(table.name)}"
                     )
                     top = cursor.fetchone()[0] or 0
+                    # Skipped where the counter is past it already (InnoDB moves it past
+                    # explicit ids): right after a load the ALTER waits a second or two
+                    # for the server's background statistics of the table.
                     cursor.execute(
-                        f"ALTER TABLE {self.quote(table.name)} AUTO_INCREMENT = {top + 1}"
+                        "SELECT AUTO_INCREMENT FROM information_schema.TABLES "
+                        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
+                        [table.name],
                     )
+                    counter = cursor.fetchone()
+                    if counter is None or counter[0] is None or counter[0] <= top:
+                        cursor.execute(
+                            f"ALTER TABLE {self.quote(table.name)} AUTO_INCREMENT = {top + 1}"
+                        )
 
     # --- pre-flight ---------------------------------------------------------
     def target_problems(self, plan: Plan, source: Adapter) -> list[Problem]:
         problems = self._charset_problems(plan)
         not_utf8mb4 = {(p.table, p.column) for p in problems}  # ("", ""): the connection
-        limit = self.max_packet - 64 * 1024
         connection = cast("MySQLDatabaseWrapper", self.connection)  # this adapter's vendor
         is_mariadb = connection.mysql_is_mariadb
         hash_ok = is_mariadb and connection.mysql_version >= (10, 4)
         for table in plan.tables:
-            problems += self._pk_zero(table, source)
-            problems += self._packet(table, source, limit)
             for columns in unique_sets(table):
                 problems += self._key_length(table, columns, hash_ok)
                 if any(_is_text(f) for f in columns) and not (
@@ -249,60 +258,19 @@ class MySQLAdapter(Adapter):
                     )
         return problems
 
-    def _pk_zero(self, table: Table, source: Adapter) -> list[Problem]:
-        if not isinstance(table.pk, _AUTO):
-            return []
-        assert table.pk.column is not None  # a concrete field always has a column
-        with source.connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT 1 FROM {source.quote(table.name)} "
-                f"WHERE {source.quote(table.pk.column)} = 0"
-            )
-            if cursor.fetchone() is None:
-                return []
-        return [
-            Problem(
-                "pk_zero",
-                "primary key 0: MariaDB's AUTO_INCREMENT would replace it with a "
-                "new number, breaking every reference to it.",
-                f"Renumber the row in the source (UPDATE {table.name} SET "
-                f"{table.pk.column} = <unused id> WHERE {table.pk.column} = 0, and the rows "
-                "that point to it).",
-                table.name,
-                0,
-                table.pk.column,
-            )  # fmt: skip
-        ]
-
-    def _packet(self, table: Table, source: Adapter, limit: int) -> list[Problem]:
-        wide = [f for f in table.fields if _is_text(f) or isinstance(f, models.BinaryField)]
-        if not wide:
-            return []
-        size = " + ".join(
-            f"COALESCE({source.octet_length(source.quote(cast(str, f.column)), _is_binary(f))}, 0)"
-            for f in wide
-        )
+    def source_scans(self, table: Table, source: Adapter) -> list[Scan]:
+        scans = []
         pk = source.quote(table.pk.column)
-        with source.connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT {pk}, {size} FROM {source.quote(table.name)} WHERE {size} > %s "
-                f"ORDER BY {pk} LIMIT {SAMPLE}",
-                [limit],
-            )
-            rows = cursor.fetchall()
-        return [
-            Problem(
-                "packet",
-                f"row is {n} bytes, over the target's max_allowed_packet "
-                f"({limit + 64 * 1024} bytes, less room for the statement).",
-                "Raise max_allowed_packet on the MariaDB server (SET GLOBAL "
-                "max_allowed_packet = 1073741824, and in its config file).",
-                table.name,
-                pk_value,
-                side="target",
-            )  # fmt: skip
-            for pk_value, n in rows
-        ]
+        if isinstance(table.pk, _AUTO):
+            scans.append(Scan(f"{pk} = 0", partial(_pk_zero, table)))
+        wide = [f for f in table.fields if _is_text(f) or isinstance(f, models.BinaryField)]
+        if wide:
+            lengths = [source.octet_length(source.quote(cast(str, f.column)), _is_binary(f))
+                       for f in wide]  # fmt: skip
+            size = " + ".join(f"COALESCE({length}, 0)" for length in lengths)
+            limit = self.max_packet - 64 * 1024
+            scans.append(Scan(f"{size} > {limit}", partial(_packet, table, source, size, limit)))
+        return scans
 
     def _key_length(self, table: Table, columns: list[Any], hash_ok: bool) -> list[Problem]:
         size = sum(_key_bytes(f) for f in columns)
@@ -390,6 +358,46 @@ class MySQLAdapter(Adapter):
                 # Overlong values are reported by the max_length check; cut them here.
                 cut = [(str(r[0]), *map(_cut, r[1:], lengths)) for r in rows]
                 cursor.executemany(f"INSERT INTO dbcopy_unique_probe VALUES ({marks})", cut)
+
+
+def _pk_zero(table: Table) -> list[Problem]:
+    return [
+        Problem(
+            "pk_zero",
+            "primary key 0: MariaDB's AUTO_INCREMENT would replace it with a "
+            "new number, breaking every reference to it.",
+            f"Renumber the row in the source (UPDATE {table.name} SET "
+            f"{table.pk.column} = <unused id> WHERE {table.pk.column} = 0, and the rows "
+            "that point to it).",
+            table.name,
+            0,
+            table.pk.column,
+        )  # fmt: skip
+    ]
+
+
+def _packet(table: Table, source: Adapter, size: str, limit: int) -> list[Problem]:
+    pk = source.quote(table.pk.column)
+    with source.connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {pk}, {size} FROM {source.quote(table.name)} WHERE {size} > %s "
+            f"ORDER BY {pk} LIMIT {SAMPLE}",
+            [limit],
+        )
+        rows = cursor.fetchall()
+    return [
+        Problem(
+            "packet",
+            f"row is {n} bytes, over the target's max_allowed_packet "
+            f"({limit + 64 * 1024} bytes, less room for the statement).",
+            "Raise max_allowed_packet on the MariaDB server (SET GLOBAL "
+            "max_allowed_packet = 1073741824, and in its config file).",
+            table.name,
+            pk_value,
+            side="target",
+        )  # fmt: skip
+        for pk_value, n in rows
+    ]
 
 
 def _targets(fields: Sequence[Any]) -> list[Any]:

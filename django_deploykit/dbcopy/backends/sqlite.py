@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any, cast
 
 from django.db import models
@@ -12,6 +14,7 @@ from django.db import models
 from django_deploykit.dbcopy.backends.base import Adapter
 from django_deploykit.dbcopy.plan import Table
 from django_deploykit.dbcopy.report import Problem
+from django_deploykit.dbcopy.scan import Scan
 
 __all__ = ["SQLiteAdapter"]
 
@@ -70,6 +73,23 @@ class SQLiteAdapter(Adapter):
             return f"instr({column}, char(0)) > 0 OR instr({column}, '\\u0000') > 0"
         return f"instr({column}, char(0)) > 0"
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        # DEFERRED: the session is query_only, and the snapshot is taken at the first
+        # read. In WAL mode the site's writers go on; with a rollback journal their
+        # commits wait until it ends (as they did for the length of each table's read).
+        self.connection.ensure_connection()
+        raw = self.connection.connection
+        if raw.in_transaction:  # the caller's own transaction already is one
+            yield
+            return
+        raw.execute("BEGIN DEFERRED")
+        try:
+            yield
+        finally:
+            if raw.in_transaction:
+                raw.execute("ROLLBACK")  # nothing was written: it only ends the read
+
     def begin_load(self) -> None:
         # PRAGMA foreign_keys only works outside a transaction, which is where we are.
         self.connection.ensure_connection()
@@ -106,48 +126,58 @@ class SQLiteAdapter(Adapter):
             return f"typeof({col}) NOT IN ('blob', 'null')"
         return None
 
-    def type_problems(self, table: Table) -> list[Problem]:
-        problems: list[Problem] = []
-        pk = self.quote(table.pk.column)
+    def type_scans(self, table: Table) -> list[Scan]:
+        scans = []
+        for field in table.fields:
+            assert field.column is not None  # a concrete field always has a column
+            relation = cast("models.ForeignKey", field)
+            target = relation.target_field if field.is_relation else field
+            internal = target.get_internal_type()
+            col = self.quote(field.column)
+            cond = self._condition(internal, col)
+            if cond is not None:
+                scans.append(Scan(cond, partial(self._type_rows, table, field, internal, cond)))
+            if internal == "DecimalField":
+                limit = 10 ** (field.max_digits - field.decimal_places)  # type: ignore[attr-defined]
+                scans.append(Scan(
+                    f"typeof({col}) IN ('integer', 'real') AND ABS({col}) >= {limit}",
+                    partial(self._decimal_range, table, field, limit),
+                ))  # fmt: skip
+        return scans
+
+    def _type_rows(self, table: Table, field: Any, internal: str, cond: str) -> list[Problem]:
+        pk, col = self.quote(table.pk.column), self.quote(field.column)
+        problems = []
         with self.connection.cursor() as cursor:
-            for field in table.fields:
-                assert field.column is not None  # a concrete field always has a column
-                relation = cast("models.ForeignKey", field)
-                target = relation.target_field if field.is_relation else field
-                internal = target.get_internal_type()
-                col = self.quote(field.column)
-                cond = self._condition(internal, col)
-                if cond is not None:
-                    cursor.execute(
-                        f"SELECT {pk}, CAST({col} AS TEXT), typeof({col}) "
-                        f"FROM {self.quote(table.name)} WHERE {cond} ORDER BY {pk} LIMIT {SAMPLE}"
+            cursor.execute(
+                f"SELECT {pk}, CAST({col} AS TEXT), typeof({col}) "
+                f"FROM {self.quote(table.name)} WHERE {cond} ORDER BY {pk} LIMIT {SAMPLE}"
+            )
+            # CAST: the raw text, past the converters sqlite3 would apply to a date
+            # column (and that fail on exactly these values).
+            for pk_value, value, stored in cursor.fetchall():
+                if internal == "DecimalField" and _is_decimal(value):
+                    continue  # a long decimal SQLite kept as text is fine
+                problems.append(
+                    Problem(
+                        "type",
+                        _type_message(stored, value, internal),
+                        f"Correct or NULL the value in the source, e.g. UPDATE "
+                        f"{table.name} SET {field.column} = ... WHERE "
+                        f"{table.pk.column} = {pk_value}.",
+                        table.name, pk_value, field.column,
                     )
-                    # CAST: the raw text, past the converters sqlite3 would apply to a
-                    # date column (and that fail on exactly these values).
-                    for pk_value, value, stored in cursor.fetchall():
-                        if internal == "DecimalField" and _is_decimal(value):
-                            continue  # a long decimal SQLite kept as text is fine
-                        problems.append(
-                            Problem(
-                                "type",
-                                _type_message(stored, value, internal),
-                                f"Correct or NULL the value in the source, e.g. UPDATE "
-                                f"{table.name} SET {field.column} = ... WHERE "
-                                f"{table.pk.column} = {pk_value}.",
-                                table.name, pk_value, field.column,
-                            )
-                        )  # fmt: skip
-                if internal == "DecimalField":
-                    problems += self._decimal_range(cursor, table, field)
+                )  # fmt: skip
         return problems
 
-    def _decimal_range(self, cursor: Any, table: Table, field: Any) -> list[Problem]:
-        limit = 10 ** (field.max_digits - field.decimal_places)
+    def _decimal_range(self, table: Table, field: Any, limit: int) -> list[Problem]:
         pk, col = self.quote(table.pk.column), self.quote(field.column)
-        cursor.execute(
-            f"SELECT {pk}, {col} FROM {self.quote(table.name)} WHERE typeof({col}) IN "
-            f"('integer', 'real') AND ABS({col}) >= {limit} ORDER BY {pk} LIMIT {SAMPLE}"
-        )
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {pk}, {col} FROM {self.quote(table.name)} WHERE typeof({col}) IN "
+                f"('integer', 'real') AND ABS({col}) >= {limit} ORDER BY {pk} LIMIT {SAMPLE}"
+            )
+            rows = cursor.fetchall()
         return [
             Problem(
                 "decimal_range",
@@ -157,7 +187,7 @@ class SQLiteAdapter(Adapter):
                 pk_value,
                 field.column,
             )  # fmt: skip
-            for pk_value, value in cursor.fetchall()
+            for pk_value, value in rows
         ]
 
 
