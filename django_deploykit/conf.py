@@ -44,7 +44,17 @@ SETTINGS: dict[str, Setting] = {
             "DEPLOYKIT_MEILISEARCH_MASTER_KEY",
             (str, _NONE),
             None,
-            "API key sent to Meilisearch as a bearer token. Never printed.",
+            "Meilisearch's master key (or an admin key). Used by the app only when "
+            "``DEPLOYKIT_MEILISEARCH_API_KEY`` is unset (setups from before the app's own "
+            "key); the generated stacks give it to no app container. Never printed.",
+        ),
+        Setting(
+            "DEPLOYKIT_MEILISEARCH_API_KEY",
+            (str, _NONE),
+            None,
+            "The key the app sends to Meilisearch as a bearer token: the app's own key, "
+            "limited to the actions deploykit calls (see :doc:`/search`). ``None`` sends "
+            "``DEPLOYKIT_MEILISEARCH_MASTER_KEY`` instead. Never printed.",
         ),
         Setting(
             "DEPLOYKIT_MEILISEARCH_INDEX_PREFIX",
@@ -205,6 +215,12 @@ class _Conf:
     def MEILISEARCH_MASTER_KEY(self) -> str | None:
         value: str | None = self.get("DEPLOYKIT_MEILISEARCH_MASTER_KEY")
         return value
+
+    @property
+    def MEILISEARCH_API_KEY(self) -> str | None:
+        """The key the app sends: its own key, else the master key (older setups)."""
+        value: str | None = self.get("DEPLOYKIT_MEILISEARCH_API_KEY")
+        return value or self.MEILISEARCH_MASTER_KEY
 
     @property
     def MEILISEARCH_INDEX_PREFIX(self) -> str:

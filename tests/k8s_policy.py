@@ -40,8 +40,37 @@ def violations(docs: list[dict[str, Any]], secret_values: list[str] = ()) -> lis
             out += [f"{where}: contains a secret value" for v in secret_values if v and v in text]
         if doc["kind"] in WORKLOADS:
             out += _workload(doc, where)
+            out += _master_key(doc, where)
     out += _relations(by_kind)
     return out
+
+
+#: The only pods that may see Meilisearch's master key: Meilisearch itself and the Job
+#: that creates the app's own key from it. The app's pods get MEILISEARCH_API_KEY.
+MASTER_KEY_COMPONENTS = {"search", "search-key"}
+
+
+def _master_key(doc: dict[str, Any], where: str) -> list[str]:
+    component = _pod(doc)["metadata"]["labels"].get("app.kubernetes.io/component")
+    if component in MASTER_KEY_COMPONENTS:
+        return []
+    spec = _pod(doc)["spec"]
+    seen = []
+    for container in spec.get("initContainers", []) + spec["containers"]:
+        for env in container.get("env", []):
+            ref = (env.get("valueFrom") or {}).get("secretKeyRef") or {}
+            if "MEILISEARCH_MASTER_KEY" in (env["name"], ref.get("key")):
+                seen.append(f"{container['name']} env {env['name']}")
+    for volume in spec.get("volumes", []):
+        items = (volume.get("secret") or {}).get("items")
+        if "secret" in volume and items is None:
+            seen.append(f"volume {volume['name']} mounts the whole Secret")
+        seen += [
+            f"volume {volume['name']}"
+            for item in items or ()
+            if item["key"] == "MEILISEARCH_MASTER_KEY"
+        ]
+    return [f"{where}: the app's pod gets the Meilisearch master key ({s})" for s in seen]
 
 
 def _workload(doc: dict[str, Any], where: str) -> list[str]:

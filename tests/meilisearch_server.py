@@ -10,8 +10,11 @@ other method) for what it does not implement, never a look-alike answer:
 
 * auth: the master key, or API keys made with ``POST /keys`` whose ``actions`` and
   ``indexes`` are enforced (``missing_authorization_header`` 401,
-  ``invalid_api_key`` 403, as the real server answers a key lacking an action);
-  ``/health`` needs no key;
+  ``invalid_api_key`` 403, as the real server answers a key lacking an action); a
+  key's value is HMAC-SHA256 of its uid (a UUID, written hyphenated in lower case) with
+  the master key, a uid given twice is ``409 api_key_already_exists``, and a key whose
+  ``indexes`` are not ``*`` sees only its indexes and the tasks of one of them (no
+  ``indexSwap`` task); ``/health`` needs no key;
 * payloads over ``--http-payload-size-limit`` (100 MB by default, as the real
   server) get ``413 payload_too_large``;
 * asynchronous tasks run one at a time in enqueue order by a worker thread, each
@@ -149,6 +152,17 @@ ACTIONS = {
     "keys.get",
     "keys.update",
     "keys.delete",
+}
+# The groups a key may name instead of each action (the real server's `.*` actions).
+ACTION_GROUPS = {
+    "documents.*",
+    "indexes.*",
+    "tasks.*",
+    "settings.*",
+    "stats.*",
+    "metrics.*",
+    "dumps.*",
+    "snapshots.*",
 }
 
 
@@ -774,6 +788,12 @@ def _ranked(docs: list[dict[str, Any]], query: str, fields: list[str], strategy:
     return hits
 
 
+def _index_allowed(patterns: list[str], uid: str) -> bool:
+    return any(
+        p == "*" or p == uid or (p.endswith("*") and uid.startswith(p[:-1])) for p in patterns
+    )
+
+
 def _key_allows(key: dict[str, Any], action: str, index_uids: list[str]) -> bool:
     if key["expiresAt"] and key["expiresAt"] < _now():
         return False
@@ -781,13 +801,17 @@ def _key_allows(key: dict[str, Any], action: str, index_uids: list[str]) -> bool
     group = action.split(".")[0] + ".*"
     if not ({"*", action, group} & actions):
         return False
-    for uid in index_uids:
-        if not any(
-            p == "*" or p == uid or (p.endswith("*") and uid.startswith(p[:-1]))
-            for p in key["indexes"]
-        ):
-            return False
-    return True
+    return all(_index_allowed(key["indexes"], uid) for uid in index_uids)
+
+
+def _task_visible(key: dict[str, Any] | None, task: dict[str, Any]) -> bool:
+    """What the real server shows a key (index-scheduler
+    ``get_task_ids_from_authorized_indexes``): with a finite index list, only the tasks
+    of one authorized index; tasks of no single index (``indexSwap``, cancelations,
+    deletions, dumps, snapshots) are hidden, even when the key could start them."""
+    if key is None or "*" in key["indexes"]:
+        return True
+    return task["indexUid"] is not None and _index_allowed(key["indexes"], task["indexUid"])
 
 
 def _int_param(params: dict[str, Any], name: str, default: int, code: str) -> int:
@@ -805,6 +829,8 @@ def _int_param(params: dict[str, Any], name: str, default: int, code: str) -> in
 
 
 class Handler(BaseHTTPRequestHandler):
+    #: The API key of the request being served; None for the master key.
+    api_key: dict[str, Any] | None = None
     server: Server
     protocol_version = "HTTP/1.1"
 
@@ -879,6 +905,7 @@ class Handler(BaseHTTPRequestHandler):
     # -- auth ---------------------------------------------------------------------
     def _authorize(self, action: str | None, index_uids: list[str] | None = None) -> None:
         state = self.server.state
+        self.api_key = None  # the master key (or no auth); a connection serves many requests
         if not state.master_key:
             return
         header = self.headers.get("Authorization", "")
@@ -896,6 +923,7 @@ class Handler(BaseHTTPRequestHandler):
             key = next((k for k in state.keys.values() if k["key"] == token), None)
         if key is None or (action and not _key_allows(key, action, index_uids or [])):
             raise ApiError(403, "invalid_api_key", "The provided API key is invalid.", "auth")
+        self.api_key = key
 
     def _json(self, required: bool = True) -> Any:
         if not self.raw:
@@ -992,12 +1020,13 @@ class Handler(BaseHTTPRequestHandler):
             )
         with state.lock:
             task = state.tasks.get(int(raw_uid))
-            if task is None:
+            if task is None or not _task_visible(self.api_key, task):
                 raise ApiError(404, "task_not_found", f"Task `{raw_uid}` not found.")
             return 200, copy.deepcopy(task)
 
     def _matching_tasks(self) -> list[dict[str, Any]]:
         tasks = sorted(self.server.state.tasks.values(), key=lambda t: -t["uid"])
+        tasks = [t for t in tasks if _task_visible(self.api_key, t)]
         for param, field in (
             ("uids", "uid"),
             ("statuses", "status"),
@@ -1152,13 +1181,29 @@ class Handler(BaseHTTPRequestHandler):
                 raise _bad(f"missing_api_key_{_snake(name)}", f"Missing field `{name}`")
         actions = body["actions"]
         if not isinstance(actions, list) or any(
-            a != "*" and a not in ACTIONS and not a.endswith(".*") for a in actions
+            a != "*" and a not in ACTIONS and a not in ACTION_GROUPS for a in actions
         ):
             raise _bad("invalid_api_key_actions", f"Unknown value in `.actions`: `{actions}`")
         indexes = body["indexes"]
         if not isinstance(indexes, list) or not all(isinstance(i, str) for i in indexes):
             raise _bad("invalid_api_key_indexes", f"Invalid value at `.indexes`: `{indexes}`")
-        key_uid = body.get("uid") or str(uuid.uuid4())
+        # The real server parses the uid as a UUID (any of its spellings) and derives the
+        # key from it written hyphenated in lower case (meilisearch-auth
+        # generate_key_as_hexa): HMAC-SHA256 keyed with the master key, in hex.
+        raw_uid = body.get("uid", None)
+        try:
+            key_uid = str(uuid.UUID(raw_uid)) if raw_uid is not None else str(uuid.uuid4())
+        except (ValueError, TypeError, AttributeError):
+            raise _bad(
+                "invalid_api_key_uid", f"Invalid value at `.uid`: `{raw_uid}` is not a UUID"
+            ) from None
+        with state.lock:
+            if key_uid in state.keys:
+                raise ApiError(
+                    409,
+                    "api_key_already_exists",
+                    f"`uid` field value `{key_uid}` is already an existing API key.",
+                )
         secret = hmac.new(
             (state.master_key or "").encode(), key_uid.encode(), hashlib.sha256
         ).hexdigest()
@@ -1180,6 +1225,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _find_key(self, ref: str, action: str) -> dict[str, Any]:
         self._authorize(action)
+        with contextlib.suppress(ValueError):
+            ref = str(uuid.UUID(ref))  # a uid in any spelling, as the real server parses it
         with self.server.state.lock:
             for key in self.server.state.keys.values():
                 if ref in (key["uid"], key["key"]):
@@ -1259,7 +1306,11 @@ class Handler(BaseHTTPRequestHandler):
         offset = _int_param(self.query, "offset", 0, "invalid_index_offset")
         limit = _int_param(self.query, "limit", 20, "invalid_index_limit")
         with state.lock:
-            items = [i.info() for _, i in sorted(state.indexes.items())]
+            items = [
+                i.info()
+                for uid, i in sorted(state.indexes.items())
+                if self.api_key is None or _index_allowed(self.api_key["indexes"], uid)
+            ]
         return 200, {
             "results": items[offset : offset + limit],
             "offset": offset,

@@ -13,6 +13,7 @@ import yaml
 from django_deploykit.docker.detect import detect
 from django_deploykit.docker.plan import Choices, make_plan
 from django_deploykit.docker.render import render_all
+from django_deploykit.search.app_key import derive_key
 from tests.dockerize_helpers import compose_config, has_compose, project_settings, tool
 
 COMBINATIONS = list(
@@ -73,7 +74,7 @@ def test_combination_is_valid(project: Path, db: str, search: bool, celery: bool
 
     expected = {"web", "migrate", "nginx"}  # nginx serves the project's MEDIA_ROOT
     expected |= {"db"} if db != "sqlite" else set()
-    expected |= {"meilisearch"} if search else set()
+    expected |= {"meilisearch", "search-init"} if search else set()
     expected |= {"redis", "worker"} if celery else set()
     assert set(services) == expected
     assert set(dev["services"]) <= expected
@@ -105,13 +106,17 @@ def test_combination_is_valid(project: Path, db: str, search: bool, celery: bool
     assert migrate["deploy"]["resources"]["limits"]["memory"]
     assert services["nginx"]["read_only"] is True
     assert "ports" not in web and services["nginx"]["ports"][0].endswith(":80")
-    for name in expected - {"web", "migrate", "worker", "nginx"}:
+    for name in expected - {"web", "migrate", "worker", "nginx", "search-init"}:
         service = services[name]
         assert pinned(service["image"]), service["image"]
         assert service["healthcheck"]["test"], name
         assert service["restart"] == "unless-stopped"
         assert service["networks"] == ["backend"], "services must not be reachable from outside"
-        assert web["depends_on"].get(name, migrate.get("depends_on", {}).get(name))
+        assert any(
+            name in (services[s].get("depends_on") or {})
+            for s in ("web", "migrate", "search-init")
+            if s in services
+        ), name
     if db != "sqlite":
         # wait_for_db in migrate polls the server: started is enough, and sooner.
         assert migrate["depends_on"]["db"]["condition"] == "service_started"
@@ -123,6 +128,27 @@ def test_combination_is_valid(project: Path, db: str, search: bool, celery: bool
         assert "MEILISEARCH_MASTER_KEY=" in files[".env"]
         assert web["environment"]["MEILISEARCH_URL"] == "http://meilisearch:7700"
         assert "search-data" in compose["volumes"]
+        # The app gets its own limited key; only search-init (and Meilisearch) the master.
+        init = services["search-init"]
+        for service in (web, migrate, services.get("worker", web)):
+            assert "meilisearch_api_key" in service["secrets"]
+            assert "meilisearch_master_key" not in service["secrets"]
+            assert "MEILISEARCH_MASTER_KEY_FILE" not in service["environment"]
+        assert set(init["secrets"]) == {"meilisearch_master_key", "meilisearch_api_key"}
+        assert set(init["environment"]) == {
+            "MEILISEARCH_URL",
+            "MEILISEARCH_API_KEY_UID",
+            "MEILISEARCH_MASTER_KEY_FILE",
+            "MEILISEARCH_API_KEY_FILE",
+        }
+        assert init["networks"] == ["backend"] and init["env_file"] == []
+        assert init["volumes"] == [] and init["restart"] == "no"
+        assert init["cap_drop"] == ["ALL"] and init["read_only"] is True
+        assert init["depends_on"]["meilisearch"]["condition"] == "service_healthy"
+        assert web["depends_on"]["search-init"]["condition"] == "service_completed_successfully"
+        master = files[".env"].split("MEILISEARCH_MASTER_KEY=")[1].split()[0]
+        assert files["secrets/meilisearch_master_key"].strip() == master
+        assert files["secrets/meilisearch_api_key"].strip() == derive_key(master)
     if celery:
         # Celery retries its broker; only migrate must have finished first.
         assert services["worker"]["depends_on"]["redis"]["condition"] == "service_started"

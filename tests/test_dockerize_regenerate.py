@@ -13,6 +13,7 @@ import yaml
 from django.core.management import CommandError, call_command
 
 from django_deploykit.docker.writer import STATE_FILE
+from django_deploykit.search.app_key import derive_key
 from tests.dockerize_helpers import project_settings
 
 
@@ -107,6 +108,32 @@ def test_an_older_env_seeds_the_secret_files(project: Path) -> None:
     assert (project / "secrets/secret_key").read_text() == "kept-key-of-the-old-stack\n"
     assert (project / "secrets/database_password").read_text() == "oldpw\n"
     assert (project / ".env").read_text().startswith("SECRET_KEY=kept-key")  # untouched
+
+
+def test_a_stack_from_before_the_app_search_key_gets_it_derived(project: Path) -> None:
+    """Only the master key existed (in .env and secrets/): the re-run adds the app's key,
+    derived from that master key, and changes none of the existing secrets."""
+    (project / ".env").write_text("MEILISEARCH_MASTER_KEY=old-master\nSECRET_KEY=old-key\n")
+    (project / "secrets").mkdir(mode=0o700)
+    (project / "secrets/meilisearch_master_key").write_text("old-master\n")
+    before = (project / ".env").read_text()
+    out = run(project, "--search")
+    assert (project / "secrets/meilisearch_api_key").read_text() == (
+        derive_key("old-master") + "\n"
+    )
+    assert (project / "secrets/meilisearch_master_key").read_text() == "old-master\n"
+    assert (project / ".env").read_text() == before
+    assert "old-master" not in out and derive_key("old-master") not in out
+    # A uid chosen in .env (a replaced app key) is the one the key is derived for.
+    (project / "secrets/meilisearch_api_key").unlink()
+    uid = "0b7c2a4e-1f3d-4c5b-8a6e-9d0f1e2a3b4c"
+    (project / ".env").write_text(before + f"MEILISEARCH_API_KEY_UID={uid}\n")
+    run(project, "--search")
+    assert (project / "secrets/meilisearch_api_key").read_text().strip() == derive_key(
+        "old-master", uid
+    )
+    compose = yaml.safe_load((project / "compose.yaml").read_text())
+    assert "meilisearch_master_key" not in compose["services"]["web"]["secrets"]
 
 
 def test_rerun_changes_nothing(project: Path) -> None:

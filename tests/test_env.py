@@ -156,10 +156,18 @@ def test_meilisearch_url_default_differs_in_a_container(tmp_path):
     assert settings == {
         "DEPLOYKIT_MEILISEARCH_URL": "http://s:7700",
         "DEPLOYKIT_MEILISEARCH_MASTER_KEY": "k",
+        "DEPLOYKIT_MEILISEARCH_API_KEY": None,
         "DEPLOYKIT_MEILISEARCH_INDEX_PREFIX": "staging_",
         "DEPLOYKIT_HEALTH_PATH": "/health/",
         "DEPLOYKIT_HEALTH_TOKEN": None,
     }
+    # The app's own key, as the generated stacks give it (a file), turns search on too.
+    key_file = tmp_path / "meilisearch_api_key"
+    key_file.write_text("app-key\n")
+    app = make_env(tmp_path, MEILISEARCH_API_KEY_FILE=str(key_file), DEPLOYKIT_IN_CONTAINER="1")
+    assert app.meilisearch_url() == "http://meilisearch:7700"
+    assert app.deploykit_settings()["DEPLOYKIT_MEILISEARCH_API_KEY"] == "app-key"
+    assert app.deploykit_settings()["DEPLOYKIT_MEILISEARCH_MASTER_KEY"] is None
     with pytest.raises(ConfigError, match="MEILISEARCH_URL must start with http"):
         make_env(tmp_path, MEILISEARCH_URL="meili:7700").meilisearch_url()
 

@@ -27,6 +27,7 @@ from django_deploykit.docker.plan import Choices, make_plan
 from django_deploykit.docker.targets import ScaleOptions, render_target
 from django_deploykit.docker.targets.options import MIN_KUBERNETES
 from django_deploykit.exceptions import ConfigError
+from django_deploykit.search.app_key import derive_key
 from tests.dockerize_helpers import copy_example, project_settings
 from tests.k8s_policy import violations
 
@@ -159,7 +160,10 @@ def test_kubernetes_overlays_validate_and_pass_policy(project, settings, name):
         assert not violations(docs, values), violations(docs, values)
         kinds = [d["kind"] for d in docs]
         plan = out["plan"]
-        assert ("Job" in kinds) == (plan.db != "sqlite")
+        jobs = [d["metadata"]["name"] for d in docs if d["kind"] == "Job"]
+        assert any(j.endswith("-migrate-set-the-revision") for j in jobs) == (plan.db != "sqlite")
+        assert any(j.endswith("-search-key-set-the-revision") for j in jobs) == plan.search
+        assert len(jobs) == (plan.db != "sqlite") + plan.search
         assert ("HorizontalPodAutoscaler" in kinds) == bool(options.autoscale)
         assert ("HTTPRoute" in kinds) == (options.ingress == "gateway")
         assert kinds.count("StatefulSet") == plan.search + options.database_in_cluster
@@ -169,9 +173,9 @@ def test_kubernetes_overlays_validate_and_pass_policy(project, settings, name):
         probes = web["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]
         # With the health middleware the kubelet's pod-IP Host works; without it, a header.
         assert ("httpHeaders" in probes) == ("no-middleware" in name)
+        if plan.search:
+            _search_key_job_alone_has_the_master_key(docs, files)
         for doc in docs:
-            if doc["kind"] == "Job":
-                assert doc["metadata"]["name"].endswith("-migrate-set-the-revision")
             if doc["kind"] == "HTTPRoute":
                 assert doc["spec"]["parentRefs"] == [{"name": "public", "namespace": "infra"}]
                 assert doc["spec"]["rules"][0]["backendRefs"][0]["name"].endswith("-web")
@@ -180,6 +184,42 @@ def test_kubernetes_overlays_validate_and_pass_policy(project, settings, name):
                 text = yaml.safe_dump(doc)
                 assert all(h in text for h in hosts)
                 assert overlay == "production" or "www.example.com" not in text
+
+
+def _search_key_job_alone_has_the_master_key(docs: list[dict], files) -> None:
+    """The app's pods mount MEILISEARCH_API_KEY; the search-key Job (and Meilisearch) the
+    master key, and the generated pair matches: the key Meilisearch derives."""
+    for doc in docs:
+        if doc["kind"] not in ("Deployment", "StatefulSet", "Job"):
+            continue
+        pod = doc["spec"]["template"]
+        component = pod["metadata"]["labels"]["app.kubernetes.io/component"]
+        items = {
+            item["key"]
+            for v in pod["spec"].get("volumes", [])
+            for item in (v.get("secret") or {}).get("items", [])
+        }
+        if component == "search-key":
+            assert items == {"MEILISEARCH_MASTER_KEY", "MEILISEARCH_API_KEY"}
+            assert pod["spec"]["containers"][0]["args"][:3] == [
+                "python",
+                "-m",
+                "django_deploykit.search.app_key",
+            ]
+        elif component in ("web", "worker", "beat", "migrate"):
+            assert "MEILISEARCH_API_KEY" in items and "MEILISEARCH_MASTER_KEY" not in items
+    # The search backend's NetworkPolicy lets the Job in.
+    policy = next(
+        d
+        for d in docs
+        if d["kind"] == "NetworkPolicy" and d["metadata"]["name"].endswith("-search")
+    )
+    [rule] = policy["spec"]["ingress"]
+    allowed = rule["from"][0]["podSelector"]["matchExpressions"][0]["values"]
+    assert "search-key" in allowed
+    secrets = next(f for f in files if f.path.endswith("production/secrets.env")).content
+    values = dict(line.split("=", 1) for line in secrets.splitlines() if "=" in line)
+    assert values["MEILISEARCH_API_KEY"] == derive_key(values["MEILISEARCH_MASTER_KEY"])
 
 
 def test_config_change_renames_the_configmap_and_rolls_the_pods(project, settings):
@@ -208,15 +248,16 @@ def test_config_change_renames_the_configmap_and_rolls_the_pods(project, setting
     assert names()[1] != secret
 
 
-def test_image_tag_names_the_migrate_job(project, settings):
+def test_image_tag_names_the_one_shot_jobs(project, settings):
     render(project, settings, K8S["mariadb-incluster-full"], "kubernetes")
     overlay = project / "k8s/overlays/production/kustomization.yaml"
     overlay.write_text(
         overlay.read_text().replace("newTag: set-the-revision", "newTag: 2026.11-abc123")
     )
     docs = kustomize(overlay.parent)
-    job = next(d for d in docs if d["kind"] == "Job")
-    assert job["metadata"]["name"] == "site-migrate-2026.11-abc123"
+    jobs = sorted(d["metadata"]["name"] for d in docs if d["kind"] == "Job")
+    # Both one-shots run once per revision: the tag names them.
+    assert jobs == ["site-migrate-2026.11-abc123", "site-search-key-2026.11-abc123"]
     images = {
         c["image"]
         for d in docs
@@ -318,6 +359,20 @@ def test_swarm_stack_is_valid_and_safe(project, settings, name):
             assert name not in {"SECRET_KEY", "DATABASE_URL", "MEILISEARCH_MASTER_KEY"}, name
         for secret in spec.get("secrets", []):
             assert secret["source"] in stack["secrets"]
+            # Only Meilisearch and search-init get the master key; the app its own key.
+            if secret["source"] == "meilisearch_master_key":
+                assert service in ("meilisearch", "search-init"), service
+    if plan.search:
+        init = services["search-init"]
+        assert init["deploy"]["mode"] == "replicated-job"
+        assert {s["source"] for s in init["secrets"]} == {
+            "meilisearch_master_key",
+            "meilisearch_api_key",
+        }
+        assert set(init["networks"]) == {"backend"}
+        assert "meilisearch_api_key" in {s["source"] for s in web["secrets"]}
+        pair = {f.path.rsplit("/", 1)[-1]: f.content.strip() for f in files if f.secret}
+        assert pair["MEILISEARCH_API_KEY"] == derive_key(pair["MEILISEARCH_MASTER_KEY"])
     assert all(s["name"].endswith("_1") for s in stack["secrets"].values())
     assert services.get("beat", {"deploy": {"replicas": 1}})["deploy"]["replicas"] == 1
     # The proxy reaches web, and nothing else: the backing services sit on an internal
@@ -475,7 +530,19 @@ def test_policy_catches_what_the_schema_cannot(project, settings):
     config = next(d for d in docs if d["kind"] == "ConfigMap")
     assert int(config["data"]["SECURE_HSTS_SECONDS"]) > 0
     config["data"]["SECURE_HSTS_SECONDS"] = "0"
+    # Item 11: the app's pods never get Meilisearch's master key (by env or by file).
+    pod["containers"][0]["env"].append(
+        {
+            "name": "MEILI_KEY",
+            "valueFrom": {"secretKeyRef": {"name": "s", "key": "MEILISEARCH_MASTER_KEY"}},
+        }
+    )
+    secrets = next(v for v in pod["volumes"] if "secret" in v)
+    secrets["secret"]["items"].append(
+        {"key": "MEILISEARCH_MASTER_KEY", "path": "MEILISEARCH_MASTER_KEY"}
+    )
     found = "\n".join(violations(docs, ["literal"]))
+    assert found.count("gets the Meilisearch master key") == 2, found
     for expected in (
         "seccomp",
         "SECRET_KEY given as a literal",

@@ -154,7 +154,7 @@ def detect(
         ),
         celery_beat_database="DatabaseScheduler"
         in str(getattr(settings, "CELERY_BEAT_SCHEDULER", None) or ""),
-        search=bool(conf.MEILISEARCH_URL or conf.MEILISEARCH_MASTER_KEY),
+        search=bool(conf.MEILISEARCH_URL or conf.MEILISEARCH_API_KEY),
         static_root=_relative(base, chosen.get("STATIC_ROOT")),
         static_url=str(getattr(settings, "STATIC_URL", "") or "/static/"),
         whitenoise=any("whitenoise" in m for m in chosen.get("MIDDLEWARE") or ()),

@@ -30,6 +30,8 @@ from django_deploykit.exceptions import ConfigError
 __all__ = ["EXIT_BUILD", "EXIT_CONFIG", "EXIT_OK", "EXIT_STALE", "Options", "dockerize"]
 
 SECRET_NAMES = frozenset(v.name for v in VARIABLES if v.secret)
+#: Read from an existing .env with the secrets: the app's search key is derived from it.
+_KNOWN_NAMES = SECRET_NAMES | {"MEILISEARCH_API_KEY_UID"}
 EXIT_OK = 0
 EXIT_STALE = 1
 EXIT_CONFIG = 2
@@ -243,7 +245,7 @@ def _known_secrets(directory: Path) -> dict[str, str]:
     for line in path.read_text(errors="replace").splitlines():
         name, sep, value = line.partition("=")
         name = name.strip().removeprefix("export ").strip()
-        if sep and name in SECRET_NAMES and value.strip():
+        if sep and name in _KNOWN_NAMES and value.strip():
             known[name] = value.strip().strip("'\"")
     return known
 

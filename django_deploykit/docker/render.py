@@ -22,12 +22,14 @@ from django.template.loaders import app_directories, filesystem
 
 from django_deploykit.docker.plan import Plan
 from django_deploykit.env.variables import GROUPS, VARIABLES, Variable
+from django_deploykit.search.app_key import derive_key
 
 __all__ = [
     "RenderedFile",
     "app_environment",
     "app_secrets",
     "engine",
+    "search_init_secrets",
     "env_file",
     "render_all",
     "secret_values",
@@ -100,7 +102,7 @@ def _unused(plan: Plan) -> set[str]:
     if plan.db != "mariadb":
         unused.add("DB_ROOT_PASSWORD")
     if not plan.search:
-        unused |= {"MEILISEARCH_IMAGE", "MEILISEARCH_PORT"}
+        unused |= {"MEILISEARCH_IMAGE", "MEILISEARCH_PORT", "MEILISEARCH_API_KEY_UID"}
     if not plan.redis:
         unused |= {"REDIS_IMAGE", "REDIS_PORT"}
     if not plan.celery:
@@ -136,6 +138,7 @@ SECRET_FILES = {
         "DEPLOYKIT_HEALTH_TOKEN",
         "DATABASE_PASSWORD",
         "MEILISEARCH_MASTER_KEY",
+        "MEILISEARCH_API_KEY",
     )
 }
 #: Variables compose sets to fixed values for the app (service names), not from .env;
@@ -150,7 +153,17 @@ def app_secrets(plan: Plan) -> dict[str, str]:
     if plan.db != "sqlite":
         wanted.add("DATABASE_PASSWORD")
     if plan.search:
-        wanted.add("MEILISEARCH_MASTER_KEY")
+        # The app's own key, never the master key (search-init creates it from that).
+        wanted.add("MEILISEARCH_API_KEY")
+    return {v.name: SECRET_FILES[v.name] for v in VARIABLES if v.name in wanted}
+
+
+def search_init_secrets(plan: Plan) -> dict[str, str]:
+    """``{variable: secret file name}`` of search-init, the only app-image service with
+    the master key: it creates the app's key and checks the app's copy of it."""
+    if not plan.search:
+        return {}
+    wanted = {"MEILISEARCH_MASTER_KEY", "MEILISEARCH_API_KEY"}
     return {v.name: SECRET_FILES[v.name] for v in VARIABLES if v.name in wanted}
 
 
@@ -185,6 +198,11 @@ def secret_values(plan: Plan, known: dict[str, str] | None = None) -> dict[str, 
         values["DB_ROOT_PASSWORD"] = known.get("DB_ROOT_PASSWORD") or _secret()
     if plan.search:
         values["MEILISEARCH_MASTER_KEY"] = known.get("MEILISEARCH_MASTER_KEY") or _secret()
+        # What Meilisearch derives from the master key for the uid: an .env from before
+        # the app's key gets the matching key file on the next dockerize.
+        values["MEILISEARCH_API_KEY"] = known.get("MEILISEARCH_API_KEY") or derive_key(
+            values["MEILISEARCH_MASTER_KEY"], known.get("MEILISEARCH_API_KEY_UID")
+        )
     return values
 
 
@@ -197,6 +215,8 @@ def render_all(plan: Plan, known_secrets: dict[str, str] | None = None) -> list[
         "env_groups": _variables(plan),
         "app_env": app_environment(plan),
         "app_secrets": app_secrets(plan),
+        "search_init_secrets": search_init_secrets(plan),
+        "stack_secrets": {**app_secrets(plan), **search_init_secrets(plan)},
     }
 
     def render(name: str) -> str:
@@ -218,7 +238,7 @@ def render_all(plan: Plan, known_secrets: dict[str, str] | None = None) -> list[
     if plan.makefile:
         files.append(RenderedFile("Makefile", render("Makefile")))
     files.append(RenderedFile(".env", env_file(plan, values), 0o600, secret=True))
-    for name, file_name in app_secrets(plan).items():
+    for name, file_name in {**app_secrets(plan), **search_init_secrets(plan)}.items():
         # Written once, never shown. 0644 inside the 0700 secrets/ folder: compose
         # bind-mounts the file as it is, and the app's user must read it.
         files.append(RenderedFile(f"secrets/{file_name}", values[name] + "\n", 0o644, secret=True))

@@ -212,7 +212,9 @@ class Env:
 
     def meilisearch_url(self) -> str | None:
         url = self.raw("MEILISEARCH_URL").strip()
-        if not url and self.is_set("MEILISEARCH_MASTER_KEY"):
+        if not url and (
+            self.is_set("MEILISEARCH_MASTER_KEY") or self.is_set("MEILISEARCH_API_KEY")
+        ):
             # The generated compose files name the service "meilisearch"; a venv reaches
             # the same container through its published port.
             url = "http://meilisearch:7700" if self.in_container else "http://localhost:7700"
@@ -253,6 +255,7 @@ class Env:
         return {
             "DEPLOYKIT_MEILISEARCH_URL": self.meilisearch_url(),
             "DEPLOYKIT_MEILISEARCH_MASTER_KEY": self.raw("MEILISEARCH_MASTER_KEY") or None,
+            "DEPLOYKIT_MEILISEARCH_API_KEY": self.raw("MEILISEARCH_API_KEY") or None,
             "DEPLOYKIT_MEILISEARCH_INDEX_PREFIX": self.raw("MEILISEARCH_INDEX_PREFIX"),
             "DEPLOYKIT_HEALTH_PATH": self.raw("DEPLOYKIT_HEALTH_PATH") or "/health/",
             "DEPLOYKIT_HEALTH_TOKEN": self.raw("DEPLOYKIT_HEALTH_TOKEN") or None,

@@ -26,7 +26,8 @@ class Variable:
     #: Value written to ``.env.example`` when it differs from the default.
     example: str | None = None
     #: Who reads it: "settings" (the env helper), "entrypoint", "compose", "image" (set by
-    #: the generated Dockerfile, never in .env).
+    #: the generated Dockerfile, never in .env), "search-init" (the one-shot step that
+    #: creates the app's Meilisearch key; python -m django_deploykit.search.app_key).
     used_by: tuple[str, ...] = ("settings",)
     #: Other names projects commonly read for the same value (``DJANGO_SECRET_KEY``): the
     #: container settings copy the value to them when they are unset.
@@ -172,9 +173,34 @@ VARIABLES: tuple[Variable, ...] = (
         "MEILISEARCH_MASTER_KEY",
         "",
         "str",
-        "Meilisearch API key (the master key, or an admin key).",
+        "Meilisearch's master key. The generated stacks give it only to Meilisearch and "
+        "to the one-shot search-init step, which creates the app's key from it; the app "
+        "uses it only when MEILISEARCH_API_KEY is unset (setups made before that key).",
         "search",
         secret=True,
+    ),
+    Variable(
+        "MEILISEARCH_API_KEY",
+        "",
+        "str",
+        "The app's Meilisearch key: only the actions deploykit calls (search, documents, "
+        "indexes, settings, stats, tasks, version), no key management, dumps or snapshots. "
+        "Meilisearch derives it from the master key and MEILISEARCH_API_KEY_UID (dockerize "
+        "writes it into secrets/meilisearch_api_key); search-init creates it on the server. "
+        "Unset: the app uses MEILISEARCH_MASTER_KEY.",
+        "search",
+        secret=True,
+    ),
+    Variable(
+        "MEILISEARCH_API_KEY_UID",
+        "",
+        "str",
+        "uid (a UUID) of the app's Meilisearch key, read by search-init and dockerize; "
+        "empty means deploykit's fixed uid. Not secret. To replace the app's key, set a new "
+        "one, delete secrets/meilisearch_api_key and run dockerize and the stack again: "
+        "search-init deletes the key of the old uid.",
+        "search",
+        used_by=("search-init",),
     ),
     Variable(
         "MEILISEARCH_INDEX_PREFIX",

@@ -96,7 +96,7 @@ class SearchClient:
         self.timeout = timeout if timeout is not None else conf.MEILISEARCH_TIMEOUT
         self.task_timeout = task_timeout if task_timeout is not None else conf.SEARCH_TASK_TIMEOUT
         self.heartbeat_every = heartbeat_every
-        key = api_key if api_key is not None else conf.MEILISEARCH_MASTER_KEY
+        key = api_key if api_key is not None else conf.MEILISEARCH_API_KEY
         self.authenticated = False  # set once preflight saw the key accepted
         self.meilisearch = require("meilisearch", "search")
         self.errors = require("meilisearch.errors", "search")
@@ -123,14 +123,18 @@ class SearchClient:
             if exc.code in _AUTH_CODES and self.authenticated:
                 raise PermissionDenied(
                     f"Meilisearch at {self.url} refused this request ({exc.code}): the API "
-                    "key lacks a permission (its actions or indexes). Use the master key or "
-                    "an admin key with every action on these indexes."
+                    "key lacks a permission (its actions or indexes). deploykit's app key "
+                    "(MEILISEARCH_API_KEY, made by search-init) allows what deploykit's own "
+                    "code calls; give other work a key of its own."
                 ) from exc
             if exc.code in _AUTH_CODES:
                 raise ConfigError(
                     f"Meilisearch at {self.url} rejected the API key ({exc.code}). Set "
-                    "DEPLOYKIT_MEILISEARCH_MASTER_KEY (MEILISEARCH_MASTER_KEY) to the master "
-                    "key or an admin API key."
+                    "DEPLOYKIT_MEILISEARCH_API_KEY (MEILISEARCH_API_KEY) to the app's key, "
+                    "which the generated stacks' search-init step creates from the master "
+                    "key (see its log: `docker compose logs search-init`), or "
+                    "DEPLOYKIT_MEILISEARCH_MASTER_KEY (MEILISEARCH_MASTER_KEY) to the "
+                    "master key."
                 ) from exc
             raise SearchError(
                 f"Meilisearch at {self.url} refused the request: "

@@ -13,8 +13,16 @@ import secrets
 from django_deploykit.docker.plan import Plan
 from django_deploykit.docker.targets.options import ScaleOptions
 from django_deploykit.env.variables import VARIABLES, variable
+from django_deploykit.search.app_key import derive_key
 
-__all__ = ["SECRETS_DIR", "app_config", "app_secrets", "db_secrets", "secret_values"]
+__all__ = [
+    "SECRETS_DIR",
+    "app_config",
+    "app_secrets",
+    "db_secrets",
+    "search_init_secrets",
+    "secret_values",
+]
 
 #: Where the app's secret files are mounted (Kubernetes; Swarm uses /run/secrets).
 SECRETS_DIR = "/run/secrets/deploykit"
@@ -70,8 +78,14 @@ def app_secrets(plan: Plan, options: ScaleOptions) -> list[str]:
     if plan.celery:
         wanted |= {"CELERY_BROKER_URL"}
     if plan.search:
-        wanted |= {"MEILISEARCH_MASTER_KEY"}
+        # The app's own key; only Meilisearch and the search-init step get the master key.
+        wanted |= {"MEILISEARCH_API_KEY"}
     return [v.name for v in VARIABLES if v.secret and v.name in wanted]
+
+
+def search_init_secrets(plan: Plan, options: ScaleOptions) -> list[str]:
+    """Secrets of the step that creates the app's Meilisearch key (none without search)."""
+    return ["MEILISEARCH_MASTER_KEY", "MEILISEARCH_API_KEY"] if plan.search else []
 
 
 def db_secrets(plan: Plan, options: ScaleOptions) -> list[str]:
@@ -109,5 +123,11 @@ def secret_values(plan: Plan, options: ScaleOptions) -> dict[str, str]:
         values["CELERY_BROKER_URL"] = f"redis://{names['redis']}:6379/0"
     if plan.search:
         values["MEILISEARCH_MASTER_KEY"] = _random()
-    wanted = set(app_secrets(plan, options)) | set(db_secrets(plan, options))
+        # The key Meilisearch derives for the app's uid; search-init creates it there.
+        values["MEILISEARCH_API_KEY"] = derive_key(values["MEILISEARCH_MASTER_KEY"])
+    wanted = (
+        set(app_secrets(plan, options))
+        | set(db_secrets(plan, options))
+        | set(search_init_secrets(plan, options))
+    )
     return {k: v for k, v in values.items() if k in wanted}

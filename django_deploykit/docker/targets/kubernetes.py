@@ -27,6 +27,7 @@ from django_deploykit.docker.targets.config import (
     app_config,
     app_secrets,
     db_secrets,
+    search_init_secrets,
     secret_values,
 )
 from django_deploykit.docker.targets.options import ScaleOptions, media_on_object_storage
@@ -101,9 +102,14 @@ def kubernetes_context(plan: Plan, options: ScaleOptions) -> dict[str, Any]:
         # kustomize replacements split the image on ":"; the tag is the last part.
         "tag_index": repository.count(":") + 1,
         "app_name_dashes": app.count("-"),
-        "labels": {c: _labels(app, c) for c in [*components, "db", "search", "redis"]},
+        "labels": {
+            **{c: _labels(app, c) for c in [*components, "db", "search", "redis"]},
+            "search_key": _labels(app, "search-key"),
+        },
         "selectors": {c: _selector(app, c) for c in [*components, "db", "search", "redis"]},
         "clients": list(components),
+        # Meilisearch also answers the Job that creates the app's key.
+        "search_clients": [*components, "search-key"],
         "backends": backends,
         "resources": {
             k: dict(zip(("cpu", "memory", "limit"), v, strict=True)) for k, v in RESOURCES.items()
@@ -112,6 +118,7 @@ def kubernetes_context(plan: Plan, options: ScaleOptions) -> dict[str, Any]:
         "secrets_dir": SECRETS_DIR,
         "app_secrets": app_secrets(plan, options),
         "db_secrets": db_secrets(plan, options),
+        "search_init_secrets": search_init_secrets(plan, options),
         "config": app_config(plan, options),
         "replicas": None if options.autoscale else options.count("web"),
         "worker_replicas": options.count("worker"),
@@ -150,7 +157,7 @@ def render_kubernetes(plan: Plan, options: ScaleOptions) -> list[RenderedFile]:
     if plan.redis:
         base.append("redis.yaml")
     if plan.search:
-        base.append("meilisearch.yaml")
+        base += ["meilisearch.yaml", "search-key.yaml"]
     if options.database_in_cluster:
         base.append("db.yaml")
     if context["media_pvc"] or context["sqlite"]:

@@ -20,6 +20,7 @@ from django_deploykit.docker.targets.config import (
     app_config,
     app_secrets,
     db_secrets,
+    search_init_secrets,
     secret_values,
 )
 from django_deploykit.docker.targets.options import ScaleOptions, media_on_object_storage
@@ -44,7 +45,14 @@ def swarm_context(plan: Plan, options: ScaleOptions) -> dict[str, Any]:
         "config": app_config(plan, options),
         "app_secrets": app_secrets(plan, options),
         "db_secrets": db_secrets(plan, options),
-        "all_secrets": app_secrets(plan, options) + db_secrets(plan, options),
+        "search_init_secrets": search_init_secrets(plan, options),
+        "all_secrets": list(
+            dict.fromkeys(
+                app_secrets(plan, options)
+                + db_secrets(plan, options)
+                + search_init_secrets(plan, options)
+            )
+        ),
         "replicas": options.count("web"),
         "worker_replicas": options.count("worker"),
         "sqlite": sqlite,
