@@ -507,6 +507,43 @@ def test_command_writes_target_files_and_keeps_secrets_on_rerun(project):
     call_command(*args, "--check", stdout=io.StringIO())  # up to date: exit 0
 
 
+@pytest.mark.parametrize("target", ["kubernetes", "swarm"])
+def test_an_installation_from_before_the_app_search_key_gets_it(project, target):
+    """Its secrets held only the master key: the re-run adds the app's key, derived from
+    that master key, and changes nothing else."""
+    args = ["dockerize", "--target", target, "--host", "www.example.com", "--search"]
+    args += ["--db", "postgres", "--shared-media", "--output-dir", str(project)]
+    call_command(*args, stdout=io.StringIO())
+    if target == "kubernetes":
+        secrets = project / "k8s/overlays/production/secrets.env"
+        old = "".join(
+            line
+            for line in secrets.read_text().splitlines(True)
+            if "MEILISEARCH_API_KEY" not in line
+        )
+        secrets.write_text(old)
+        with pytest.raises(CommandError) as stale:
+            call_command(*args, "--check", stdout=io.StringIO())
+        assert stale.value.returncode == 1
+        assert secrets.read_text() == old
+        out = io.StringIO()
+        call_command(*args, stdout=out)
+        assert "lacks MEILISEARCH_API_KEY" in out.getvalue()
+        text = secrets.read_text()
+        assert text.startswith(old)
+        master = re.search(r"^MEILISEARCH_MASTER_KEY=(\w+)$", text, re.M)[1]
+        assert text[len(old) :] == f"MEILISEARCH_API_KEY={derive_key(master)}\n"
+        assert master not in out.getvalue()
+        call_command(*args, "--check", stdout=io.StringIO())  # up to date again
+    else:
+        folder = project / "swarm/secrets"
+        (folder / "MEILISEARCH_API_KEY").unlink()
+        master = (folder / "MEILISEARCH_MASTER_KEY").read_text().strip()
+        call_command(*args, stdout=io.StringIO())
+        assert (folder / "MEILISEARCH_MASTER_KEY").read_text().strip() == master
+        assert (folder / "MEILISEARCH_API_KEY").read_text() == derive_key(master) + "\n"
+
+
 def test_policy_catches_what_the_schema_cannot(project, settings):
     render(project, settings, K8S["postgres-external"], "kubernetes")
     docs = kustomize(project / "k8s/overlays/production")

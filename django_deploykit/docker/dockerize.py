@@ -22,7 +22,12 @@ from django_deploykit.docker.plan import (
 )
 from django_deploykit.docker.render import render_all, venv_urls
 from django_deploykit.docker.source import carry_wheel, installed_source
-from django_deploykit.docker.targets import ScaleOptions, render_target
+from django_deploykit.docker.targets import (
+    ScaleOptions,
+    add_app_search_key,
+    known_secrets,
+    render_target,
+)
 from django_deploykit.env.overlay import Overlay, explain, preview
 from django_deploykit.env.variables import VARIABLES
 from django_deploykit.exceptions import ConfigError
@@ -96,7 +101,7 @@ def dockerize(options: Options, out: Callable[[str], None] = print) -> int:
         out(line)
     files = render_all(plan, _known_secrets(directory))
     if options.scale is not None:
-        files += render_target(plan, options.scale)
+        files += render_target(plan, options.scale, known_secrets(directory, options.scale))
     changes = writer.compare(directory, files, state)
     caveats = [*facts.caveats, *plan.notes, *overlay.warnings]
     foreign = [c.path for c in changes if c.status == "foreign"]
@@ -120,6 +125,12 @@ def dockerize(options: Options, out: Callable[[str], None] = print) -> int:
         action = "moved to {}" if forced else "competes with compose.yaml (--force moves it to {})"
         out(f"  {name:<22} {action.format(name + writer.BACKUP_SUFFIX)}")
     stale = [c for c in changes if c.stale] + competing
+    if options.scale is not None and plan.search:
+        missing_key = add_app_search_key(directory, options.scale, write=False)
+        for path in missing_key:
+            done = "adding it, derived from its master key" if writes else "dockerize adds it"
+            out(f"  {path:<22} lacks MEILISEARCH_API_KEY (the app's search key): {done}")
+        stale += missing_key
     if options.check:
         _caveats(caveats, out)
         if stale:
@@ -145,6 +156,9 @@ def dockerize(options: Options, out: Callable[[str], None] = print) -> int:
     for name in competing if forced else ():
         writer.backup(directory, name)
     written = writer.apply(directory, changes, state, plan.saved, force=options.force)
+    if options.scale is not None and plan.search:
+        # Derived from each file's own master key; no existing line changes.
+        add_app_search_key(directory, options.scale, write=True)
     if any(c.file.secret for c in written) and writer.ensure_gitignored(directory):
         out("  .gitignore             secrets and key files added")
     out(f"Wrote {len(written)} file(s) in {directory}.")

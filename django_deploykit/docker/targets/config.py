@@ -9,6 +9,7 @@ values are generated into git-ignored files only, never into tracked ones.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 
 from django_deploykit.docker.plan import Plan
 from django_deploykit.docker.targets.options import ScaleOptions
@@ -101,12 +102,16 @@ def _random(length: int = 40) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
-def secret_values(plan: Plan, options: ScaleOptions) -> dict[str, str]:
+def secret_values(
+    plan: Plan, options: ScaleOptions, known: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Fresh values for this installation (written once, into a git-ignored file).
 
     DATABASE_URL of an external database is left empty: the app then stops with
-    "DATABASE_URL is empty", naming what to fill in.
+    "DATABASE_URL is empty", naming what to fill in. ``known`` holds the values an
+    earlier run wrote: a secret added later (the app's search key) is derived from them.
     """
+    known = known or {}
     names = service_names(plan, options)
     values: dict[str, str] = {"SECRET_KEY": _random(50)}
     password = _random()
@@ -122,9 +127,11 @@ def secret_values(plan: Plan, options: ScaleOptions) -> dict[str, str]:
     if plan.celery:
         values["CELERY_BROKER_URL"] = f"redis://{names['redis']}:6379/0"
     if plan.search:
-        values["MEILISEARCH_MASTER_KEY"] = _random()
+        values["MEILISEARCH_MASTER_KEY"] = known.get("MEILISEARCH_MASTER_KEY") or _random()
         # The key Meilisearch derives for the app's uid; search-init creates it there.
-        values["MEILISEARCH_API_KEY"] = derive_key(values["MEILISEARCH_MASTER_KEY"])
+        values["MEILISEARCH_API_KEY"] = known.get("MEILISEARCH_API_KEY") or derive_key(
+            values["MEILISEARCH_MASTER_KEY"]
+        )
     wanted = (
         set(app_secrets(plan, options))
         | set(db_secrets(plan, options))

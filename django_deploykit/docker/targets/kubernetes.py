@@ -14,6 +14,7 @@ them roll. The migrate Job's name carries the image tag: one Job per revision.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -137,7 +138,9 @@ def kubernetes_context(plan: Plan, options: ScaleOptions) -> dict[str, Any]:
     }
 
 
-def render_kubernetes(plan: Plan, options: ScaleOptions) -> list[RenderedFile]:
+def render_kubernetes(
+    plan: Plan, options: ScaleOptions, known: Mapping[str, str] | None = None
+) -> list[RenderedFile]:
     eng = engine()
     context = kubernetes_context(plan, options)
 
@@ -168,7 +171,7 @@ def render_kubernetes(plan: Plan, options: ScaleOptions) -> list[RenderedFile]:
     overlays = [("production", app_namespace(plan), options.hosts)]
     if options.staging_hosts:
         overlays.append(("staging", f"{app_namespace(plan)}-staging", options.staging_hosts))
-    values = secret_values(plan, options)
+    values = secret_values(plan, options, known)
     for name, namespace, hosts in overlays:
         config = dict(
             context["config"],

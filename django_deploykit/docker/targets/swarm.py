@@ -9,6 +9,7 @@ no ingress routing mesh (IPVS) is needed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.template import Context
@@ -67,7 +68,9 @@ def swarm_context(plan: Plan, options: ScaleOptions) -> dict[str, Any]:
     }
 
 
-def render_swarm(plan: Plan, options: ScaleOptions) -> list[RenderedFile]:
+def render_swarm(
+    plan: Plan, options: ScaleOptions, known: Mapping[str, str] | None = None
+) -> list[RenderedFile]:
     eng = engine()
     context = swarm_context(plan, options)
 
@@ -81,7 +84,7 @@ def render_swarm(plan: Plan, options: ScaleOptions) -> list[RenderedFile]:
         RenderedFile("swarm/nginx.conf", render("nginx.conf")),
         RenderedFile("swarm/.gitignore", "# Secrets of this installation\nsecrets/\n"),
     ]
-    for name, value in secret_values(plan, options).items():
+    for name, value in secret_values(plan, options, known).items():
         # One file per secret, written once, never shown; the app reads NAME_FILE.
         files.append(RenderedFile(f"swarm/secrets/{name}", value + "\n", 0o600, secret=True))
     return files
