@@ -144,7 +144,7 @@ def test_combination_is_valid(project: Path, db: str, search: bool, celery: bool
         assert init["networks"] == ["backend"] and init["env_file"] == []
         assert init["volumes"] == [] and init["restart"] == "no"
         assert init["cap_drop"] == ["ALL"] and init["read_only"] is True
-        assert init["depends_on"]["meilisearch"]["condition"] == "service_healthy"
+        assert init["depends_on"]["meilisearch"]["condition"] == "service_started"
         assert web["depends_on"]["search-init"]["condition"] == "service_completed_successfully"
         master = files[".env"].split("MEILISEARCH_MASTER_KEY=")[1].split()[0]
         assert files["secrets/meilisearch_master_key"].strip() == master

@@ -155,6 +155,7 @@ class _Server:
 
     def wait_available(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
+        delay = 0.1  # a starting server answers within a second: ask often, then less
         while True:
             try:
                 status, payload = self.request("GET", "/health")
@@ -167,7 +168,8 @@ class _Server:
                 problem = str(exc)
             if time.monotonic() >= deadline:
                 raise AppKeyError(f"{problem} Gave up after {seconds:g} s.")
-            time.sleep(1)
+            time.sleep(delay)
+            delay = min(delay * 1.5, 1.0)
 
 
 def _code(payload: Any) -> str:
