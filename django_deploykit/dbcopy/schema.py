@@ -9,21 +9,20 @@ introspection) and compared with the model before anything is written.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from typing import Any, cast
 
 from django.db import models
 
 from django_deploykit.dbcopy.backends import Adapter
+from django_deploykit.dbcopy.backends.base import INTEGER_FIELDS
 from django_deploykit.dbcopy.plan import Plan, Table
 from django_deploykit.dbcopy.report import Problem
 
 __all__ = ["schema_problems"]
 
-_INTEGER = {
-    "AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField",
-    "SmallIntegerField", "PositiveIntegerField", "PositiveBigIntegerField",
-    "PositiveSmallIntegerField", "BooleanField", "NullBooleanField",
-}  # fmt: skip
+# NullBooleanField: still named by the models of old migrations.
+_INTEGER = INTEGER_FIELDS | {"NullBooleanField"}
 _TEXT = {
     "CharField", "TextField", "SlugField", "EmailField", "URLField", "FilePathField",
     "FileField", "ImageField", "GenericIPAddressField", "IPAddressField",
@@ -31,7 +30,7 @@ _TEXT = {
 }  # fmt: skip
 # What the target's introspection may call a column that holds a model field's values,
 # by the field's internal type (the same storage under another name is fine).
-_ACCEPTS: dict[str, set[str]] = {
+_ACCEPTS: dict[str, AbstractSet[str]] = {
     **dict.fromkeys(_INTEGER, _INTEGER),
     **{name: _TEXT | {"UUIDField"} for name in _TEXT},
     "UUIDField": {"UUIDField", "CharField", "TextField"},

@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,16 @@ from django_deploykit.deploy.steps import StepFailed
 from django_deploykit.deploy.target import Target, engine_name
 from django_deploykit.exceptions import ConfigError, DeployKitError
 
-__all__ = ["applied_on_server", "known_by_code", "list_backups", "make_backup", "prune"]
+__all__ = [
+    "applied_on_server",
+    "backup_stamp",
+    "download",
+    "known_by_code",
+    "list_backups",
+    "make_backup",
+    "private_directory",
+    "prune",
+]
 
 EXTENSIONS = {"sqlite": ".sqlite3", "mariadb": ".sql.gz", "postgres": ".pgdump"}
 # Names a squashed migration replaces count as known: a database may have them recorded.
@@ -107,12 +117,16 @@ def applied_on_server(target: Target) -> set[tuple[str, str]]:
     return {tuple(m) for m in _python_in_app(target, _APPLIED)}
 
 
+def backup_stamp() -> str:
+    """The UTC time to the microsecond, as backup names carry it (they sort by time)."""
+    now = time.time()
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
+
+
 def backup_name(target: Target, reason: str = "") -> str:
     """``<project>-<UTC time to the microsecond>[-<reason>].<ext>``: names sort by time."""
-    now = time.time()
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
     suffix = f"-{reason}" if reason else ""
-    return f"{target.project}-{stamp}{suffix}{EXTENSIONS[target.stack.db_vendor]}"
+    return f"{target.project}-{backup_stamp()}{suffix}{EXTENSIONS[target.stack.db_vendor]}"
 
 
 #: Tries for a name nobody took (two backups in the same microsecond: a new time).
@@ -225,14 +239,19 @@ def download(target: Target, name: str, directory: Path) -> Path:
     """Copy a backup to a local ``directory``: a 0600 file (it holds password hashes and
     sessions); a directory made for it is 0700. An existing file is never replaced.
     """
+    private_directory(directory, target.out)
+    return Helper(target).download(f"{BACKUP_DIR}/{name}", directory, private=True)
+
+
+def private_directory(directory: Path, out: Callable[[str], None]) -> None:
+    """A local directory for backups: made 0700, or a warning when others can read it."""
     if not directory.exists():
         directory.mkdir(mode=0o700, parents=True)
     elif directory.stat().st_mode & 0o077:
-        target.out(
+        out(
             f"warning: {directory} can be read by other users: backups hold password hashes "
             f"and sessions (`chmod 700 {directory}`)"
         )
-    return Helper(target).download(f"{BACKUP_DIR}/{name}", directory, private=True)
 
 
 def _compose_exec(

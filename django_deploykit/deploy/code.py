@@ -159,13 +159,7 @@ def _all_run(target: Target, image: Any) -> bool:
 
 def rollback_steps(target: Target) -> list[Step]:
     stack = target.stack
-    previous = images.image_or_none(target, images.previous_tag(target))
-    if previous is None:
-        raise ConfigError(
-            f"No previous deploy is recorded on {engine_name()} (no image "
-            f"{images.previous_tag(target)}): there is nothing to roll back to. Deploy a "
-            "known good revision with `deploy code` instead."
-        )
+    previous = images.previous_image(target, target.project, "deploy code")
     current = images.current_image(target)
     label = images.revision_of(target, previous)
     if current is not None and current.id == previous.id:

@@ -18,12 +18,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from django_deploykit.deploy.target import Target
+from django_deploykit.deploy.target import Target, engine_name
 from django_deploykit.exceptions import ConfigError
 
 # docker.errors is imported where it is caught: the SDK is the deploy extra, and
 # Target.client has imported it (engine.client) before any SDK call.
-__all__ = ["current_image", "previous_tag", "revision", "revision_of", "tag_image"]
+__all__ = [
+    "current_image",
+    "image_or_none",
+    "previous_image",
+    "previous_tag",
+    "revision",
+    "revision_of",
+    "tag_image",
+]
 
 PREVIOUS = "previous"
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -89,6 +97,19 @@ def current_image(target: Target) -> Any | None:
 
 def previous_tag(target: Target) -> str:
     return f"{target.stack.image_repo}:{PREVIOUS}"
+
+
+def previous_image(target: Target, stack: str, redeploy: str) -> Any:
+    """The image that ran before the last deploy of ``stack``, or ConfigError: nothing to
+    roll back to (``redeploy`` is the command that deploys a good revision instead)."""
+    previous = image_or_none(target, previous_tag(target))
+    if previous is None:
+        raise ConfigError(
+            f"No previous deploy of {stack} is recorded on {engine_name()} (no image "
+            f"{previous_tag(target)}): there is nothing to roll back to. Deploy a known good "
+            f"revision with `{redeploy}` instead."
+        )
+    return previous
 
 
 def tag_image(image: Any, name: str) -> None:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from django_deploykit.deploy import images
+from django_deploykit.deploy.backups import backup_stamp, private_directory
 from django_deploykit.deploy.rolling import first_error
 from django_deploykit.deploy.steps import RecoveryFailed, Step, StepFailed
 from django_deploykit.deploy.target import Target, engine_name
@@ -471,13 +472,7 @@ def rollback_steps(swarm: Swarm) -> list[Step]:
     roles = swarm.app_roles()
     if not roles:
         raise ConfigError(f"No stack {swarm.name!r} on {engine_name()}: deploy it first.")
-    previous = images.image_or_none(target, images.previous_tag(target))
-    if previous is None:
-        raise ConfigError(
-            f"No previous deploy of {swarm.name} is recorded on {engine_name()} (no image "
-            f"{images.previous_tag(target)}): there is nothing to roll back to. Deploy a known "
-            "good revision with `deploy code --target swarm` instead."
-        )
+    previous = images.previous_image(target, swarm.name, "deploy code --target swarm")
     ref = f"{target.stack.image_repo}:{images.revision_of(target, previous)}"
     before = {r: _image(swarm.service(r)) for r in roles}
     if before.get("web", before[roles[0]]) == ref:
@@ -598,19 +593,8 @@ def backup_steps(swarm: Swarm, *, keep: int, output: str | None) -> list[Step]:
                 "node that has it (the node labelled deploykit.db), or with DOCKER_HOST "
                 "naming that node."
             )
-        if not directory.exists():
-            directory.mkdir(mode=0o700, parents=True)
-        elif directory.stat().st_mode & 0o077:
-            swarm.out(
-                f"warning: {directory} can be read by other users: backups hold password "
-                f"hashes and sessions (`chmod 700 {directory}`)"
-            )
-        stamp = time.time()
-        name = (
-            f"{swarm.name}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(stamp))}"
-            f".{int(stamp % 1 * 1e6):06d}Z{ext}"
-        )
-        dest = directory / name
+        private_directory(directory, swarm.out)
+        dest = directory / f"{swarm.name}-{backup_stamp()}{ext}"
         _dump(swarm, found[0], script, dest, gzipped=ext.endswith(".gz"))
         swarm.out(f"      {dest} ({dest.stat().st_size} bytes)")
         backups = sorted(p for p in directory.glob(f"{swarm.name}-*{ext}") if p.is_file())

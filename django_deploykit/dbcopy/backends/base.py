@@ -14,7 +14,16 @@ if TYPE_CHECKING:
     from django_deploykit.dbcopy.report import Problem
     from django_deploykit.dbcopy.scan import Scan
 
-__all__ = ["Adapter"]
+__all__ = ["INTEGER_FIELDS", "Adapter"]
+
+#: Internal types of the model fields that store whole numbers (booleans as 0/1).
+INTEGER_FIELDS = frozenset(
+    {
+        "AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField",
+        "SmallIntegerField", "PositiveIntegerField", "PositiveBigIntegerField",
+        "PositiveSmallIntegerField", "BooleanField",
+    }
+)  # fmt: skip
 
 
 class Adapter:

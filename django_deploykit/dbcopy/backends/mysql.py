@@ -40,12 +40,16 @@ class MySQLAdapter(Adapter):
         return found
 
     def column_types(self, table: str) -> dict[str, str]:
+        return {name: column_type for name, (column_type, _) in self._columns(table).items()}
+
+    def _columns(self, table: str) -> dict[str, tuple[str, str]]:
+        """Each column's full type (``varchar(20)``) and its data type (``varchar``)."""
         with self.connection.cursor() as cursor:
             cursor.execute(
-                "SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS "
+                "SELECT COLUMN_NAME, COLUMN_TYPE, DATA_TYPE FROM information_schema.COLUMNS "
                 "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s", [table]
             )  # fmt: skip
-            return dict(cursor.fetchall())
+            return {name: (full, data.lower()) for name, full, data in cursor.fetchall()}
 
     def nul_condition(self, column: str, is_json: bool) -> str | None:
         nul = f"INSTR({column}, CHAR(0 USING utf8mb4)) > 0"
@@ -56,20 +60,12 @@ class MySQLAdapter(Adapter):
         values SQLite keeps): the server casts each source value, as the insert would."""
         problems = []
         for table in plan.tables:
-            types = self._data_types(table.name)
+            types = {name: data for name, (_, data) in self._columns(table.name).items()}
             for field in table.fields:
                 data_type = types.get(cast(str, field.column))
                 if data_type in _CHECKED_TYPES:
                     problems += self._refused(table, field, data_type, source)
         return problems
-
-    def _data_types(self, table: str) -> dict[str, str]:
-        with self.connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS "
-                "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s", [table]
-            )  # fmt: skip
-            return {name: kind.lower() for name, kind in cursor.fetchall()}
 
     def _refused(self, table: Table, field: Any, data_type: str, source: Adapter) -> list[Problem]:
         from django_deploykit.dbcopy.convert import column_converter

@@ -11,18 +11,15 @@ from typing import Any, cast
 
 from django.db import models
 
-from django_deploykit.dbcopy.backends.base import Adapter
+from django_deploykit.dbcopy.backends.base import INTEGER_FIELDS, Adapter
 from django_deploykit.dbcopy.plan import Table
 from django_deploykit.dbcopy.report import Problem
 from django_deploykit.dbcopy.scan import Scan
 
 __all__ = ["SQLiteAdapter"]
 
-_INTEGER = {
-    "AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField",
-    "SmallIntegerField", "PositiveIntegerField", "PositiveBigIntegerField",
-    "PositiveSmallIntegerField", "BooleanField", "DurationField",
-}  # fmt: skip
+# SQLite stores a duration as whole microseconds.
+_INTEGER = INTEGER_FIELDS | {"DurationField"}
 _DATE_GLOBS = {
     "DateTimeField": "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]*",
     "DateField": "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]",
