@@ -230,6 +230,32 @@ def test_everything_deploykit_does_works_with_the_limited_key(meili, settings, k
 
 
 @pytest.mark.django_db
+def test_a_key_that_cannot_see_the_swap_never_deletes_the_swapped_index(meili, settings, keys):
+    """A key limited to ``<prefix>*`` may swap but not see the swap task: the outcome is
+    unknown, so the run fails saying so and leaves the live index (now the new one)."""
+    prefix = settings.DEPLOYKIT_MEILISEARCH_INDEX_PREFIX
+    made = keys(
+        "POST",
+        "/keys",
+        json={
+            "uid": keys.uid(),
+            "actions": list(APP_KEY_ACTIONS),
+            "indexes": [prefix + "*"],
+            "expiresAt": None,
+        },
+    )
+    settings.DEPLOYKIT_MEILISEARCH_API_KEY = made.json()["key"]
+    settings.DEPLOYKIT_SEARCH_INDEXES = [HERE + "FlatPostIndex"]
+    make_posts(7)
+    run = reindex()
+    assert run.code == 1, (run.code, run.stderr)
+    assert "outcome is unknown" in run.stderr and 'indexes are ["*"]' in run.stderr
+    assert "was not changed" not in run.stderr
+    live = keys("GET", f"/indexes/{prefix}flat/stats")
+    assert live.status_code == 200 and live.json()["numberOfDocuments"] == 7
+
+
+@pytest.mark.django_db
 def test_a_rejected_app_key_names_the_setting_and_search_init(meili, settings):
     settings.DEPLOYKIT_MEILISEARCH_API_KEY = "0" * 64
     settings.DEPLOYKIT_SEARCH_INDEXES = [HERE + "FlatPostIndex"]

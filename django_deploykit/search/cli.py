@@ -21,7 +21,13 @@ from django_deploykit.exceptions import ConfigError, DeployKitError
 from django_deploykit.search.client import RebuildLocked, SearchClient
 from django_deploykit.search.drift import index_drift
 from django_deploykit.search.indexes import SearchIndex, get_index, get_indexes
-from django_deploykit.search.reindex import Progress, ShrinkRefused, plan, rebuild
+from django_deploykit.search.reindex import (
+    Progress,
+    ShrinkRefused,
+    SwapUnconfirmed,
+    plan,
+    rebuild,
+)
 
 __all__ = ["Outcome", "ProgressBar", "exit_code", "reindex_search", "select_indexes"]
 
@@ -105,7 +111,8 @@ def reindex_search(
                 if in_place
                 else f"the live index {index.uid!r} was not changed"
             )
-            message = str(exc) if isinstance(exc, ShrinkRefused) else f"{exc} ({state})"
+            plain = isinstance(exc, (ShrinkRefused, SwapUnconfirmed))  # they say it all
+            message = str(exc) if plain else f"{exc} ({state})"
             outcome.code = max(outcome.code, code)
             outcome.entries.append(
                 {

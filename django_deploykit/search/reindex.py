@@ -22,8 +22,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django_deploykit.conf import conf
+from django_deploykit.exceptions import DeployKitError
 from django_deploykit.search import lock
-from django_deploykit.search.client import SearchClient, SearchError, VerificationFailed
+from django_deploykit.search.client import (
+    SearchClient,
+    SearchError,
+    TaskFailed,
+    VerificationFailed,
+)
 from django_deploykit.search.documents import iter_batches
 from django_deploykit.search.drift import SettingDiff, index_drift
 from django_deploykit.search.indexes import SearchIndex
@@ -109,6 +115,11 @@ def plan(index: SearchIndex, client: SearchClient) -> Plan:
     )
 
 
+class SwapUnconfirmed(SearchError):
+    """The swap was enqueued but its outcome could not be read: the live index may
+    already hold the new documents, so nothing is rolled back."""
+
+
 class ShrinkRefused(SearchError):
     """The rebuild would leave the live index empty or much smaller (exit code 1)."""
 
@@ -154,7 +165,7 @@ def rebuild(
     total = index.get_queryset().count()
     check_shrink(client, index, total, allow_shrink)
     lock.acquire(client, index.uid, lock_uid, index.primary_key, on_message)
-    created_live = False
+    created_live = swap_enqueued = False
     try:
         target = index.uid if in_place else lock_uid
         if in_place and client.index_info(index.uid) is None:
@@ -208,22 +219,45 @@ def rebuild(
                     context=f"creating {index.uid}",
                 )
                 created_live = True  # an empty placeholder until the swap
-            client.run(
-                client.client.swap_indexes,
-                [{"indexes": [index.uid, lock_uid]}],
-                context=f"swapping {lock_uid} into {index.uid}",
-                on_heartbeat=on_message,
-            )
+            info = client.call(client.client.swap_indexes, [{"indexes": [index.uid, lock_uid]}])
+            swap_enqueued = True
+            _wait_swap(client, info.task_uid, f"swapping {lock_uid} into {index.uid}", on_message)
             result.swapped = True
             on_message(f"swapped the new index into {index.uid!r}")
     finally:
         # Before a swap this drops the partial build; after it, the old documents.
         lock.release(client, lock_uid, on_message)
-        if created_live and not result.swapped:
+        # An enqueued swap may have happened: the "placeholder" may be the new index.
+        if created_live and not result.swapped and not swap_enqueued:
             _drop_placeholder(client, index.uid, on_message)
     result.seconds = time.monotonic() - started
     on_progress(Progress(index.name, result.documents, result.documents, result.seconds))
     return result
+
+
+def _wait_swap(
+    client: SearchClient, task_uid: int, context: str, on_message: Callable[[str], None]
+) -> None:
+    """Wait for the swap; a failed swap is TaskFailed (nothing changed), any other
+    failure leaves its outcome unknown (SwapUnconfirmed)."""
+    try:
+        client.wait(task_uid, context, on_message)
+    except TaskFailed:
+        raise
+    except DeployKitError as exc:
+        hint = ""
+        if "task_not_found" in str(exc):
+            # index-scheduler hides tasks of no single index (indexSwap) from a key
+            # whose `indexes` are a list: such a key can swap but never see the swap.
+            hint = (
+                " The API key is limited to a list of indexes, and Meilisearch hides the "
+                'swap task from such keys: use a key whose indexes are ["*"] (the app '
+                "key search-init creates has them)."
+            )
+        raise SwapUnconfirmed(
+            f"{exc} The swap (task {task_uid}) was enqueued but its outcome is unknown: "
+            f"the live index may already hold the new documents.{hint}"
+        ) from exc
 
 
 def _drop_placeholder(client: SearchClient, uid: str, on_message: Callable[[str], None]) -> None:
