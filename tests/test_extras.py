@@ -98,6 +98,9 @@ def site(core_venv, tmp_path_factory) -> Site:
         'DEPLOYKIT_MEILISEARCH_MASTER_KEY = os.environ.get("SITE_MEILISEARCH_KEY")\n'
         'DEPLOYKIT_SEARCH_INDEXES = ["mysite.search_indexes.GroupIndex"]\n'
     )
+    (root / "mysite" / "settings_search_updates.py").write_text(
+        "from .settings_search import *  # noqa: F403\n\nDEPLOYKIT_SEARCH_AUTO_UPDATE = True\n"
+    )
     (root / "requirements.txt").write_text("dj-deploykit\n")
     site = Site(core_venv, root)
     migrated = site.manage("migrate", "--noinput")
@@ -150,6 +153,23 @@ def test_reindex_search_names_the_search_extra(site: Site) -> None:
     _one_line_naming(
         site.manage("reindex_search", "--settings", "mysite.settings_search"), "search"
     )
+
+
+def test_an_index_update_without_the_client_is_one_log_line(site: Site) -> None:
+    """Auto-update on, no client: the row is saved and the log says which extra, once."""
+    saved = site.manage(
+        "shell",
+        "--settings",
+        "mysite.settings_search_updates",
+        "-c",
+        "from django.contrib.auth.models import Group; "
+        "print(Group.objects.create(name='editors').pk)",
+    )
+    assert saved.returncode == 0, saved.stderr
+    assert saved.stdout.split()[-1].isdigit()  # the new pk: the row is saved
+    assert "Traceback" not in saved.stderr
+    assert "Search index update failed for auth.Group" in saved.stderr
+    assert saved.stderr.strip().endswith('pip install "dj-deploykit[search]"'), saved.stderr
 
 
 @pytest.mark.docker

@@ -18,6 +18,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
 from django_deploykit.conf import conf
+from django_deploykit.exceptions import DeployKitError
 from django_deploykit.search.indexes import SearchIndex, indexes_for_model
 
 __all__ = ["sync_object"]
@@ -45,6 +46,8 @@ def sync_object(model: type[Any], pk: Any, *, deleted: bool = False) -> None:
                 client.call(target.delete_document, pk)
             else:
                 client.call(target.add_documents, [index.to_document(obj)], index.primary_key)
+    except DeployKitError as exc:  # said in one line: the server, the key, the extra
+        logger.error("Search index update failed for %s pk=%s: %s", model._meta.label, pk, exc)
     except Exception:  # an index update must never break the request that saved the row
         logger.exception("Search index update failed for %s pk=%s", model._meta.label, pk)
 
