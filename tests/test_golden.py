@@ -7,6 +7,7 @@ refresh with ``make golden`` and review ``git diff tests/golden``.
 from __future__ import annotations
 
 import difflib
+import re
 
 import pytest
 
@@ -39,3 +40,19 @@ def test_outputs_match_the_golden_files(name: str) -> None:
 
 def test_rendering_is_deterministic() -> None:
     assert render_scenario("kubernetes") == render_scenario("kubernetes")
+
+
+#: Names of one CPU architecture: a generated file holding one would build or run on
+#: that CPU only (the Pi is arm64, most servers amd64).
+_ARCH = re.compile(r"amd64|x86[_-]64|aarch64|arm64|armhf|armv7|i[36]86", re.I)
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_generated_files_name_no_cpu_architecture(name: str) -> None:
+    """Nothing in the output is tied to one CPU (downloads, wheels, apt package names,
+    the uv binary): the only platform given is the build host's, for the Node stage."""
+    for path, text in render_scenario(name).items():
+        found = _ARCH.search(text)
+        assert not found, f"{name}/{path} names a CPU architecture: {found.group(0)!r}"
+        platforms = set(re.findall(r"--platform=(\S+)", text))
+        assert platforms <= {"$BUILDPLATFORM"}, f"{name}/{path}: {platforms}"
