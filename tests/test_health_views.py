@@ -312,3 +312,54 @@ def test_healthcheck_command(closed_port):  # noqa: F811
     with site(checks=["no.such.Check"]), pytest.raises(CommandError) as info:
         call_command("healthcheck", stdout=out)
     assert info.value.returncode == 1
+
+
+# A probe answered while the interpreter exits (runserver's reloader ends the old process
+# with sys.exit while a server thread still takes a request): the health pool's threads
+# have stopped and marked it shut down, and submit() raises. A non-daemon thread stands in
+# for the server thread: it runs after the pool's exit hook, before the interpreter ends.
+EXITING_PROBE = """
+import concurrent.futures.thread as pool_module
+import threading
+import time
+
+import django
+
+django.setup()
+from django_deploykit.health.checks import Check
+from django_deploykit.health.runner import runner
+
+
+class Quick(Check):
+    name = "quick"
+
+    def check(self, timeout):
+        pass
+
+
+runner.run("ready", [Quick()], 2.0, 0)  # the pool exists, as after earlier probes
+
+
+def late_probe():
+    while not pool_module._shutdown:
+        time.sleep(0.001)
+    report = runner.run("ready", [Quick()], 2.0, 0)
+    print("late probe:", [r.reason for r in report.results], flush=True)
+
+
+threading.Thread(target=late_probe).start()
+"""
+
+
+def test_a_probe_while_the_process_exits_still_answers():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", EXITING_PROBE],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "late probe: ['ok']" in result.stdout, result.stdout + result.stderr[-3000:]

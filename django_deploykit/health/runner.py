@@ -82,6 +82,7 @@ class Runner:
         futures: dict[str, Future[ProbeResult]] = {}
         cached: dict[str, ProbeResult] = {}
         ages: dict[str, float] = {}
+        inline: list[Check] = []
         with self._lock:
             pool = self._pool()
             for check in checks:
@@ -93,11 +94,20 @@ class Runner:
                     continue
                 future = self._inflight.get(key)
                 if future is None:
-                    future = pool.submit(self._call, check, deadline)
+                    try:
+                        future = pool.submit(self._call, check, deadline)
+                    except RuntimeError:
+                        # The interpreter is exiting (runserver's reloader restarting it, a
+                        # server stopping) and its pools take no more work, while a server
+                        # thread still answers: this request runs the check itself.
+                        inline.append(check)
+                        continue
                     self._inflight[key] = future
                     self.started += 1
                     future.add_done_callback(partial(self._done, key))
                 futures[key] = future
+        for check in inline:
+            cached[check.key] = self._call(check, deadline)
         if futures:
             wait(futures.values(), timeout=max(0.0, deadline - (time.monotonic() - started)))
         results = []
