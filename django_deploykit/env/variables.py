@@ -316,7 +316,9 @@ VARIABLES: tuple[Variable, ...] = (
         "WAIT_FOR_DB_TIMEOUT",
         "60",
         "int",
-        "Seconds the entrypoint waits for the databases before giving up.",
+        "Seconds the entrypoint waits for the databases before giving up (0: no wait). "
+        "compose.yaml sets 0 for web and the worker: they start after migrate has "
+        "reached the database.",
         "runtime",
         used_by=("entrypoint",),
     ),
