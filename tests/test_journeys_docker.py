@@ -440,9 +440,9 @@ def test_production_stack_waits_quickly_runs_tasks_and_survives_search_outages(p
         # The goal is "well under 60 s": 24-30 s measured at load 9-13 on 2 cores (first
         # start: PostgreSQL's initdb and Python starts are most of it), 38-77 s before
         # (benchmarks/stack_up.py). The bounds leave a loaded CI machine about twice
-        # that: the whole stack under 60 s, and web, worker and beat healthy within 20 s
-        # of their start (their first probes run at 3-5 s).
-        assert all(seconds < 20 for seconds in ready.values()), ready
+        # that: the whole stack under 60 s, and web, worker and beat healthy within 30 s
+        # of their start (their first probes run at 3-5 s; 17-18 s seen at load 18).
+        assert all(seconds < 30 for seconds in ready.values()), ready
         assert up_seconds < 60, f"up -d --wait took {up_seconds:.1f} s"
 
         # The worker and beat said they were ready (the marks their healthchecks test).
@@ -455,9 +455,13 @@ def test_production_stack_waits_quickly_runs_tasks_and_survives_search_outages(p
         assert imported.returncode != 0 and "No module named 'debugpy'" in imported.stderr
 
         # A fresh search volume has no index: reported, not fatal; reindex fixes it.
-        body = stack.json("/health/")
-        assert body["status"] == "degraded", body
-        assert body["checks"]["search"]["reason"] == "missing_index"
+        # (Retried: on a very busy machine one probe's checks can miss its deadline.)
+        body = stack.wait_for(
+            "health degraded",
+            lambda: (b := stack.json("/health/"))["status"] == "degraded" and b,
+            20,
+        )
+        assert body["checks"]["search"]["reason"] == "missing_index", body
         stack.compose("exec", "-T", "web", "python", "manage.py", "seed_posts", "--count", "40")
         stack.compose("exec", "-T", "web", "python", "manage.py", "reindex_search")
         stack.wait_for("health ok", lambda: stack.json("/health/")["status"] == "ok", 10)
