@@ -440,9 +440,10 @@ def test_production_stack_waits_quickly_runs_tasks_and_survives_search_outages(p
         # The goal is "well under 60 s": 24-30 s measured at load 9-13 on 2 cores (first
         # start: PostgreSQL's initdb and Python starts are most of it), 38-77 s before
         # (benchmarks/stack_up.py). The bounds leave a loaded CI machine about twice
-        # that: the whole stack under 60 s, and web, worker and beat healthy within 30 s
-        # of their start (their first probes run at 3-5 s; 17-18 s seen at load 18).
-        assert all(seconds < 30 for seconds in ready.values()), ready
+        # that: the whole stack under 60 s, and web, worker and beat healthy within 40 s
+        # of their start (their first probes run at 3-5 s; 5-13 s seen at load 9-13, up
+        # to 30 s with another stack starting beside it). The old worker took >= 60 s.
+        assert all(seconds < 40 for seconds in ready.values()), ready
         assert up_seconds < 60, f"up -d --wait took {up_seconds:.1f} s"
 
         # The worker and beat said they were ready (the marks their healthchecks test).
