@@ -218,7 +218,9 @@ class Stack:
         """Each container's start, first healthy report or exit, in s since ``since``.
 
         From the engine's events (a container's health log keeps only its last five
-        probes, too few to find the first passing one).
+        probes, too few to find the first passing one). Best effort, for the report: the
+        engine keeps its last 256 events only, so on a busy engine the first ones may be
+        gone.
         """
         until = datetime.now(timezone.utc)
         events = docker(
