@@ -297,6 +297,8 @@ def report(kind: str, rows: int, results: dict) -> None:
     if "dumpdata + loaddata" in results:
         ratio = results["dumpdata + loaddata"]["seconds"] / default
         print(f"default dbcopy vs dumpdata + loaddata: {ratio:.1f}x (goal >= 50x)")
+    else:
+        print("dumpdata + loaddata: not run at this size (--no-dumpdata)")
 
 
 def main() -> None:
