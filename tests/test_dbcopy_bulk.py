@@ -242,3 +242,27 @@ def test_postgres_foreign_keys_come_back_as_they_were(make_sqlite, make_server_d
     assert _foreign_keys(failing) == _foreign_keys(target)
     assert m.Book.objects.using(failing).count() > 0  # earlier groups stayed
     assert not m.Book.tags.through.objects.using(failing).exists()
+
+
+@pytest.mark.mariadb
+def test_a_reference_broken_after_the_preflight_is_found(make_sqlite, make_server_db):
+    """The pre-flight's FK check stands for the copy only while the source is unchanged
+    (PRAGMA data_version): a commit in between makes the copy check again."""
+    import sqlite3
+
+    source, url = make_sqlite()
+    fill(source)
+    first = m.Book.objects.using(source).order_by("pk").first()
+    target, _ = make_server_db("mariadb")
+
+    def site_writes(message: str) -> bool:  # between the pre-flight and the copy
+        site = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        site.execute("UPDATE dbcopy_app_book SET author_id = 999999 WHERE id = ?", [first.pk])
+        site.close()
+        return True
+
+    result = dbcopy(source, target, Options(truncate=True, confirm=site_writes))
+    assert result.copied and not result.verified
+    assert any(
+        f"dbcopy_app_book pk={first.pk}: author_id = 999999" in line for line in result.mismatches
+    ), result.mismatches

@@ -113,6 +113,8 @@ def dbcopy(source_spec: str, target_spec: str, options: Options,
         return preflight(plan, source, target, truncate=options.truncate,
                          resume=options.resume, keep_dangling=options.keep_dangling)  # fmt: skip
 
+    # The source as the pre-flight saw it: unchanged at the copy, its FK checks hold.
+    checked = source.data_version()
     result.problems = check()
     if _needs_migrate(result) and not options.dry_run and options.migrate(target_name):
         fresh = _has_no_tables(target)
@@ -120,6 +122,7 @@ def dbcopy(source_spec: str, target_spec: str, options: Options,
         if fresh:  # every row in it now was made by its own migrations: replace them
             state.create(_fingerprint(source, plan.fingerprint()), status="migrated")
         plan = _without_vendor_only(plan, source, target, result)
+        checked = source.data_version()
         result.problems = check()
     if result.errors or options.dry_run:
         result.seconds = time.monotonic() - started
@@ -164,7 +167,8 @@ def dbcopy(source_spec: str, target_spec: str, options: Options,
     # that lets verification skip the target's anti-joins (see bulk.orphan_free).
     with source.snapshot() if loads else nullcontext():
         if options.verify and not target.checks_loaded_foreign_keys:
-            proven = bulk.orphan_free(loads, source, options.keep_dangling)
+            unchanged = checked is not None and source.data_version() == checked
+            proven = bulk.orphan_free(loads, source, options.keep_dangling, unchanged)
         target.begin_load()
         try:
             result.tables = copy_plan(

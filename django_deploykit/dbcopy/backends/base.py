@@ -73,6 +73,11 @@ class Adapter:
         """The column types of ``table`` as this database names them."""
         raise NotImplementedError
 
+    def data_version(self) -> object | None:
+        """A value that changes whenever another connection commits to this database,
+        or None where the engine has no such cheap marker."""
+        return None
+
     def snapshot(self) -> AbstractContextManager[None]:
         """While open, this connection's reads see one consistent state of the database
         (where the engine offers it cheaply; SQLite: one read transaction)."""

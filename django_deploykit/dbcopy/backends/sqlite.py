@@ -70,6 +70,15 @@ class SQLiteAdapter(Adapter):
             return f"instr({column}, char(0)) > 0 OR instr({column}, '\\u0000') > 0"
         return f"instr({column}, char(0)) > 0"
 
+    def data_version(self) -> object | None:
+        # PRAGMA data_version changes when another connection commits; it is only
+        # comparable on one connection, so the connection object is part of it.
+        self.connection.ensure_connection()
+        raw = self.connection.connection
+        if not raw.in_transaction:
+            raw.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # a fresh look
+        return (id(raw), raw.execute("PRAGMA data_version").fetchone()[0])
+
     @contextmanager
     def snapshot(self) -> Iterator[None]:
         # DEFERRED: the session is query_only, and the snapshot is taken at the first
@@ -82,6 +91,7 @@ class SQLiteAdapter(Adapter):
             return
         raw.execute("BEGIN DEFERRED")
         try:
+            raw.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # the snapshot
             yield
         finally:
             if raw.in_transaction:
