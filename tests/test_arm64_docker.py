@@ -178,7 +178,8 @@ def test_mariadb_variant_compiles_mysqlclient_for_arm64_and_runs_the_stack(
     measured 505 s at a load average of 9.5, see docs/raspberry-pi.rst), then the
     compose stack healthy within 5 min (measured 88 s). The database is the runner's
     amd64 MariaDB image: the arm64 app talks to it over the network as it would to an
-    arm64 one, and building MariaDB itself under emulation would only measure QEMU."""
+    arm64 one; building MariaDB itself for arm64 would add minutes of emulated apt (CI's
+    stand-in image: 520 s) and only measure QEMU."""
     if docker("compose", "version", check=False).returncode != 0:
         pytest.fail("docker compose v2 plugin missing: CI must install it (compose-plugin.sh)")
     project = make_project(tmp_path / "shop")
