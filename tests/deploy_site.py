@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import socket
@@ -21,7 +22,23 @@ from tests.dockerize_helpers import ROOT, copy_example
 
 BASE_IMAGE = os.environ.get("DEPLOYKIT_TEST_BASE_IMAGE", "deploykit-ci/python:3.11-slim")
 POSTGRES_IMAGE = os.environ.get("DEPLOYKIT_TEST_POSTGRES_IMAGE", "deploykit-ci/postgres:latest")
-NGINX_IMAGE = os.environ.get("DEPLOYKIT_TEST_NGINX_IMAGE", "deploykit-ci/nginx:latest")
+IMAGES = ROOT / "tests" / "images"
+
+
+def standin_tag(name: str, *sources: Path) -> str:
+    """A stand-in image's tag named by what it is built from, so that an image left by
+    an earlier run on this engine is rebuilt once its Dockerfile or server changes."""
+    digest = hashlib.sha256(b"".join(source.read_bytes() for source in sources))
+    return f"deploykit-ci/{name}:{digest.hexdigest()[:12]}"
+
+
+NGINX_IMAGE = os.environ.get(
+    "DEPLOYKIT_TEST_NGINX_IMAGE", standin_tag("nginx", IMAGES / "nginx" / "Dockerfile")
+)
+REDIS_IMAGE = standin_tag("redis", IMAGES / "redis" / "Dockerfile")
+MEILISEARCH_IMAGE = standin_tag(
+    "meilisearch", IMAGES / "meilisearch" / "Dockerfile", ROOT / "tests" / "meilisearch_server.py"
+)
 ECHO_PATH = "/deploykit-test/echo/"
 ECHO_VIEW = f"""
 
@@ -80,10 +97,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def ensure_nginx_image() -> None:
+def ensure_standin_image(tag: str, dockerfile: Path, context: Path) -> None:
+    """Build a local stand-in for a registry image (none can be pulled) unless present."""
     client = docker.from_env()
     try:
-        client.images.get(NGINX_IMAGE)
+        client.images.get(tag)
         return
     except docker.errors.ImageNotFound:
         pass
@@ -97,14 +115,26 @@ def ensure_nginx_image() -> None:
             "--build-arg",
             f"BASE_IMAGE={BASE_IMAGE}",
             "--tag",
-            NGINX_IMAGE,
-            str(ROOT / "tests" / "images" / "nginx"),
+            tag,
+            "--file",
+            str(dockerfile),
+            str(context),
         ],
         env={**os.environ, "DOCKER_BUILDKIT": "1"},
         check=True,
         capture_output=True,
         timeout=600,
     )
+
+
+def ensure_nginx_image() -> None:
+    ensure_standin_image(NGINX_IMAGE, IMAGES / "nginx" / "Dockerfile", IMAGES / "nginx")
+
+
+def ensure_search_images() -> None:
+    """Redis and the Meilisearch-compatible test server (its context is tests/)."""
+    ensure_standin_image(REDIS_IMAGE, IMAGES / "redis" / "Dockerfile", IMAGES / "redis")
+    ensure_standin_image(MEILISEARCH_IMAGE, IMAGES / "meilisearch" / "Dockerfile", ROOT / "tests")
 
 
 class Site:

@@ -37,15 +37,19 @@ from pathlib import Path
 import pytest
 
 from tests import tiers
+from tests.deploy_site import (
+    MEILISEARCH_IMAGE,
+    NGINX_IMAGE,
+    REDIS_IMAGE,
+    ensure_nginx_image,
+    ensure_search_images,
+)
 from tests.dockerize_helpers import ROOT
 from tests.test_dockerize_docker import BASE_IMAGE, docker, free_port, make_project, manage
 
 pytestmark = pytest.mark.docker
 
 POSTGRES_IMAGE = os.environ.get("DEPLOYKIT_TEST_POSTGRES_IMAGE", "deploykit-ci/postgres:latest")
-REDIS_IMAGE = "deploykit-ci/redis:latest"
-MEILISEARCH_IMAGE = "deploykit-ci/meilisearch:latest"
-NGINX_IMAGE = "deploykit-ci/nginx:latest"
 DEV_UID = 1234  # not root, not the image's 10001: the owner of the checkout
 BEAT_EVERY = 2.0
 
@@ -263,23 +267,12 @@ def _when(stamp: str) -> datetime:
     return datetime.fromisoformat(f"{main}.{fraction or '0'}{zone}")
 
 
-def _ensure_image(tag: str, dockerfile: Path, context: Path) -> None:
-    if docker("image", "inspect", tag, check=False).returncode == 0:
-        return
-    docker(
-        "build", "-q", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", tag,
-        "-f", str(dockerfile), str(context), timeout=600,
-    )  # fmt: skip
-
-
 def _journeys_project(
     base: Path, settings_tail: str = "", requirements: str = "", *dockerize: str
 ) -> tuple[Path, str]:
     """The example site with the Celery app, dockerized; and what dockerize printed."""
-    images = ROOT / "tests" / "images"
-    _ensure_image(REDIS_IMAGE, images / "redis" / "Dockerfile", images / "redis")
-    _ensure_image(MEILISEARCH_IMAGE, images / "meilisearch" / "Dockerfile", ROOT / "tests")
-    _ensure_image(NGINX_IMAGE, images / "nginx" / "Dockerfile", images / "nginx")
+    ensure_search_images()
+    ensure_nginx_image()
     name = f"dkj{uuid.uuid4().hex[:8]}"
     project = make_project(base / name)
     (project / "example_site" / "celery.py").write_text(CELERY_PY)

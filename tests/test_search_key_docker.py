@@ -9,7 +9,6 @@ the same key is refused key management.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import uuid
@@ -19,16 +18,16 @@ import pytest
 
 from django_deploykit.search.app_key import derive_key
 from tests import tiers
-from tests.deploy_site import BASE_IMAGE, Site, ensure_nginx_image, free_port, run
-from tests.dockerize_helpers import ROOT
+from tests.deploy_site import (
+    MEILISEARCH_IMAGE,
+    Site,
+    ensure_nginx_image,
+    ensure_search_images,
+    free_port,
+    run,
+)
 
 pytestmark = pytest.mark.docker
-
-SERVER = ROOT / "tests" / "meilisearch_server.py"
-# Named after the server's source: a stand-in built from an older checkout is not reused.
-MEILISEARCH_IMAGE = (
-    "deploykit-test/meilisearch:" + hashlib.sha256(SERVER.read_bytes()).hexdigest()[:12]
-)
 
 
 def compose(site: Site, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
@@ -43,35 +42,12 @@ def in_web(site: Site, *argv: str) -> subprocess.CompletedProcess[str]:
     return compose(site, "exec", "--no-TTY", "web", *argv, timeout=300)
 
 
-def _ensure_meilisearch_image() -> None:
-    docker = tiers.DOCKER or "docker"
-    if run([docker, "image", "inspect", MEILISEARCH_IMAGE], ROOT, timeout=60).returncode == 0:
-        return
-    built = run(
-        [
-            docker,
-            "build",
-            "-q",
-            "--build-arg",
-            f"BASE_IMAGE={BASE_IMAGE}",
-            "-t",
-            MEILISEARCH_IMAGE,
-            "-f",
-            str(ROOT / "tests/images/meilisearch/Dockerfile"),
-            str(ROOT / "tests"),
-        ],  # fmt: skip
-        ROOT,
-        timeout=600,
-    )
-    assert built.returncode == 0, built.stderr[-2000:]
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     if tiers.unavailable("docker"):
         pytest.skip(str(tiers.unavailable("docker")))
     ensure_nginx_image()
-    _ensure_meilisearch_image()
+    ensure_search_images()
     site = Site.create(
         tmp_path_factory.mktemp("searchkey"),
         f"dksk{uuid.uuid4().hex[:8]}",
