@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import collections
+import signal
 
 import pytest
 
@@ -11,6 +12,15 @@ _passed: collections.Counter[str] = collections.Counter()
 # Tiers by test id, from the markers alone: a parameter that happens to be called
 # "mariadb" or "postgres" (it shows in report.keywords too) is no tier test.
 _tiers_of: dict[str, tuple[str, ...]] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A suite started in the background by a non-interactive shell (`make test &`)
+    # inherits SIGINT ignored, and so would every command it starts: the Ctrl-C tests
+    # need the terminal's usual disposition. A Python handler resets to the default on
+    # exec, so the commands under test get it too.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

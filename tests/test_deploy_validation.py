@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
+import threading
 from io import StringIO
 from pathlib import Path
 
@@ -188,6 +190,79 @@ def test_a_failed_step_is_undone_and_named() -> None:
     assert "[2/2] two: second" in out
 
 
+def test_a_lost_engine_connection_fails_the_step_without_a_traceback() -> None:
+    requests = pytest.importorskip("requests")
+    undone: list[str] = []
+
+    def poll() -> None:
+        raise requests.exceptions.ConnectionError(
+            "('Connection aborted.', RemoteDisconnected('Remote end closed connection'))"
+        )
+
+    steps = [Step("wait", "wait for the rollout", poll, undo=lambda: undone.append("wait"))]
+    with pytest.raises(StepFailed) as info:
+        execute(steps, lambda line: None)
+    assert undone == ["wait"] and info.value.step == "wait" and info.value.returncode == 1
+    assert "Connection aborted" in str(info.value) and "docker info" in str(info.value)
+
+
+def test_engine_client_retries_a_read_whose_kept_alive_connection_was_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An engine that closes a kept-alive connection as the SDK reuses it (seen under
+    load: "Remote end closed connection without response") costs a retry, not a deploy."""
+    pytest.importorskip("docker")
+    from django_deploykit.docker import engine
+
+    sock_path = tmp_path / "engine.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(sock_path))
+    server.listen()
+    server.settimeout(10)
+    requests_seen: list[str] = []
+
+    def answer(conn: socket.socket) -> None:
+        bodies = {"/version": b'{"ApiVersion": "1.41", "Version": "20.10"}', "/_ping": b"OK"}
+        with conn:
+            conn.settimeout(10)
+            data = b""
+            while True:
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        return
+                    data += chunk
+                head, data = data.split(b"\r\n\r\n", 1)
+                path = head.split()[1].decode().split("?")[0].rsplit("/v1.41", 1)[-1]
+                requests_seen.append(path)
+                if len(requests_seen) == 2:
+                    return  # the second request: the connection closes without an answer
+                body = bodies.get(path, b"{}")
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
+
+    def serve() -> None:
+        for _ in range(3):  # bounded: at most three connections, each in its own thread
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{sock_path}")
+    try:
+        api = engine.client(timeout=10)  # GET /version, then GET /_ping on the same connection
+        api.close()
+    finally:
+        server.close()
+        thread.join(10)
+    assert requests_seen[:3] == ["/version", "/_ping", "/_ping"], requests_seen
+
+
 def test_a_failed_undo_says_the_stack_needs_attention() -> None:
     def boom() -> None:
         raise StepFailed("new container unhealthy", container="shop-web-2")
@@ -202,6 +277,7 @@ def test_a_failed_undo_says_the_stack_needs_attention() -> None:
 
 def test_ctrl_c_in_a_critical_step_finishes_it_then_stops() -> None:
     ran: list[str] = []
+    before = signal.getsignal(signal.SIGINT)
 
     def critical() -> None:
         os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, in the middle of the step
@@ -216,7 +292,7 @@ def test_ctrl_c_in_a_critical_step_finishes_it_then_stops() -> None:
         execute(steps, out.append)
     assert ran == ["critical finished"] and info.value.returncode == 130
     assert any("finishing the current step first" in line for line in out)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before  # the caller's handler is back
 
 
 def test_ctrl_c_in_an_ordinary_step_undoes_it() -> None:

@@ -125,13 +125,15 @@ def execute(steps: Sequence[Step], out: Output, *, dry_run: bool = False) -> Non
                     f"Interrupted during step {step.name!r}; it was undone and no later step "
                     "ran. Re-run the command to deploy."
                 ) from None
-            except DeployKitError as exc:
+            except (DeployKitError, OSError) as exc:
+                # OSError: the engine's connection lost or refused mid-step (the SDK's
+                # errors are OSErrors) fails the step like any other, without a traceback.
                 deferred.active = False
                 _undo(step, out, exc)
                 if isinstance(exc, StepFailed):
                     exc.step = exc.step or step.name
                     raise
-                failed = StepFailed(str(exc))
+                failed = StepFailed(str(exc) if isinstance(exc, DeployKitError) else _engine(exc))
                 failed.step = step.name
                 raise failed from exc
             deferred.active = False
@@ -146,13 +148,21 @@ def execute(steps: Sequence[Step], out: Output, *, dry_run: bool = False) -> Non
             signal.signal(signal.SIGINT, previous)
 
 
+def _engine(exc: OSError) -> str:
+    first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+    return (
+        f"{first} ({type(exc).__name__}); check that the Docker engine is running "
+        "(`docker info`), then re-run the command"
+    )
+
+
 def _undo(step: Step, out: Output, exc: BaseException | None) -> None:
     if step.undo is None:
         return
     out(f"      undoing {step.name!r}…")
     try:
         step.undo()
-    except (DeployKitError, KeyboardInterrupt) as undo_exc:
+    except (DeployKitError, OSError, KeyboardInterrupt) as undo_exc:
         failed = RecoveryFailed(
             f"{exc or 'interrupted'}; undoing the step failed too: {undo_exc}",
             hint="Check `manage.py deploy status` and the logs; `manage.py deploy rollback` "

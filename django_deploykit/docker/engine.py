@@ -55,6 +55,7 @@ def client(timeout: int = 10) -> Any:
     host = os.environ.get("DOCKER_HOST", "")
     try:
         api = docker.from_env(timeout=timeout, use_ssh_client=host.startswith("ssh://"))
+        _retry_reads(api)
         api.ping()
     except docker.errors.DockerException as exc:
         raise ServiceUnavailable(
@@ -62,6 +63,20 @@ def client(timeout: int = 10) -> Any:
             "DOCKER_HOST (e.g. ssh://user@host for a remote engine)."
         ) from None
     return api
+
+
+def _retry_reads(api: Any) -> None:
+    """Retry idempotent requests (inspect, list, logs) that lose their connection.
+
+    The engine may close a kept-alive connection just as the SDK reuses it ("Remote
+    end closed connection without response"), most often while it is busy under load;
+    a deploy polling service state must not fail on that. POSTs are never retried.
+    """
+    from urllib3.util.retry import Retry  # the SDK's own transport (requests, urllib3)
+
+    retry = Retry(total=3, connect=3, read=3, status=0, backoff_factor=0.2)
+    for adapter in api.api.adapters.values():
+        adapter.max_retries = retry
 
 
 def _short(exc: BaseException) -> str:
