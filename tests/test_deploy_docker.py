@@ -122,7 +122,9 @@ def test_a_broken_image_is_rolled_back_automatically(site: Site) -> None:
     assert "never became healthy" in error
     # The real exit code (gunicorn: 3, a worker failed to boot), not the restarted one's 0,
     # and the first error it logged, however many workers logged after it.
-    assert "its process exited (code 3)" in error, error
+    # gunicorn exits 3 (a worker failed to boot), or 1 when a second worker's failure
+    # is reaped while it halts (HaltServer raised again inside stop(), seen in CI).
+    assert re.search(r"its process exited \(code [13]\)", error), error
     assert re.search(r"The first error it logged:\n(.*\n){0,6}RuntimeError: broken build", error)
     assert "Rolled back: the previous version is serving" in error
     assert not loop.failures, loop.failures[:5]
