@@ -15,7 +15,8 @@ It is idempotent: an existing key with the same actions is left alone, one with 
 actions is deleted and made again (Meilisearch cannot change a key's actions; the
 same uid gives the same value, so running containers keep working), and keys of the
 same name under another uid (a rotated ``MEILISEARCH_API_KEY_UID``) are deleted.
-The standard library only: it runs before and without the project's settings.
+It talks to Meilisearch through the official client (the ``search`` extra, in every
+image whose stack has search) and needs no project settings: it runs before them.
 Exit codes: 0 done, 1 Meilisearch unreachable or refusing, 2 configuration error.
 """
 
@@ -24,8 +25,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import hmac
-import http.client
-import json
 import os
 import sys
 import time
@@ -34,6 +33,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from django_deploykit.extras import MissingExtra, require
 
 __all__ = [
     "APP_KEY_ACTIONS",
@@ -106,62 +107,49 @@ def derive_key(master_key: str, uid: str | None = None) -> str:
 
 
 class _Server:
-    """JSON over HTTP to Meilisearch with the master key; every request has a timeout."""
+    """Meilisearch through the official client with the master key; every request has a
+    timeout, and every failure becomes one AppKeyError line."""
 
     def __init__(self, url: str, master_key: str, timeout: float) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise AppKeyError("MEILISEARCH_URL must be an http(s) URL.", EXIT_CONFIG)
+        try:
+            meilisearch = require("meilisearch", "search")
+        except MissingExtra as exc:
+            raise AppKeyError(str(exc), EXIT_CONFIG) from None
+        self.errors = require("meilisearch.errors", "search")
         self.url = url.rstrip("/")
-        self.parts = parts
-        self.master_key = master_key
-        self.timeout = timeout
+        self.client = meilisearch.Client(self.url, master_key, timeout=timeout)
 
-    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        cls = (
-            http.client.HTTPSConnection
-            if self.parts.scheme == "https"
-            else http.client.HTTPConnection
-        )
+    def call(self, what: str, fn: Any, *args: Any, missing_ok: bool = False) -> Any:
+        """``fn(*args)``; None for a 404 when ``missing_ok``; AppKeyError for the rest."""
         try:
-            conn = cls(self.parts.hostname or "", self.parts.port, timeout=self.timeout)
-        except ValueError:
-            raise AppKeyError("MEILISEARCH_URL has an invalid port.", EXIT_CONFIG) from None
-        headers = {"Authorization": f"Bearer {self.master_key}"}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        try:
-            conn.request(method, self.parts.path.rstrip("/") + path, data, headers)
-            response = conn.getresponse()
-            raw = response.read(1_000_000)
-        except (OSError, http.client.HTTPException) as exc:
-            raise AppKeyError(f"Meilisearch at {self.url} is unreachable ({exc}).") from None
-        finally:
-            conn.close()
-        try:
-            payload = json.loads(raw) if raw else None
-        except ValueError:
-            payload = None
-        if response.status in (401, 403):
+            return fn(*args)
+        except self.errors.MeilisearchApiError as exc:
+            if missing_ok and exc.status_code == 404:
+                return None
+            if exc.status_code in (401, 403):
+                raise AppKeyError(
+                    f"Meilisearch at {self.url} rejected MEILISEARCH_MASTER_KEY "
+                    f"({exc.code}): give this step the master key the server was "
+                    "started with (MEILI_MASTER_KEY).",
+                    EXIT_CONFIG,
+                ) from None
             raise AppKeyError(
-                f"Meilisearch at {self.url} rejected MEILISEARCH_MASTER_KEY "
-                f"({_code(payload)}): give this step the master key the server was "
-                "started with (MEILI_MASTER_KEY).",
-                EXIT_CONFIG,
-            )
-        return response.status, payload
+                f"Meilisearch at {self.url} refused to {what}: HTTP {exc.status_code} "
+                f"[{exc.code}] {exc.message}".rstrip()
+            ) from None
+        except (self.errors.MeilisearchError, OSError) as exc:
+            raise AppKeyError(f"Meilisearch at {self.url} is unreachable ({exc}).") from None
 
     def wait_available(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
         delay = 0.1  # a starting server answers within a second: ask often, then less
         while True:
             try:
-                status, payload = self.request("GET", "/health")
-                if status == 200 and isinstance(payload, dict):
-                    return
-                problem = f"HTTP {status} from /health"
+                self.call("answer /health", self.client.health)
+                return
             except AppKeyError as exc:
                 if exc.exit_code == EXIT_CONFIG:
                     raise
@@ -172,25 +160,12 @@ class _Server:
             delay = min(delay * 1.5, 1.0)
 
 
-def _code(payload: Any) -> str:
-    return str(payload.get("code")) if isinstance(payload, dict) else "no error code"
-
-
-def _same(key: Mapping[str, Any]) -> bool:
+def _same(key: Any) -> bool:
     return (
-        set(key.get("actions") or ()) == set(APP_KEY_ACTIONS)
-        and set(key.get("indexes") or ()) == set(APP_KEY_INDEXES)
-        and key.get("expiresAt") is None
+        set(key.actions or ()) == set(APP_KEY_ACTIONS)
+        and set(key.indexes or ()) == set(APP_KEY_INDEXES)
+        and key.expires_at is None
     )
-
-
-def _expect(server: _Server, status: int, payload: Any, wanted: int, what: str) -> None:
-    if status != wanted:
-        message = payload.get("message") if isinstance(payload, dict) else None
-        raise AppKeyError(
-            f"Meilisearch at {server.url} refused to {what}: HTTP {status} "
-            f"[{_code(payload)}] {message or ''}".rstrip()
-        )
 
 
 def ensure_app_key(
@@ -229,19 +204,16 @@ def ensure_app_key(
     if wait:
         server.wait_available(wait)
     done = []
-    status, payload = server.request("GET", f"/keys/{uid}")
-    if status == 200 and _same(payload):
+    key = server.call(f"read the app's key {uid}", server.client.get_key, uid, missing_ok=True)
+    if key is not None and _same(key):
         done.append(f"the app's key {uid} is in place")
     else:
-        if status == 200:
-            status, payload = server.request("DELETE", f"/keys/{uid}")
-            _expect(server, status, payload, 204, f"delete the app's key {uid}")
+        if key is not None:
+            server.call(f"delete the app's key {uid}", server.client.delete_key, uid)
             done.append(f"the app's key {uid} had other permissions: replaced")
-        elif status != 404:
-            _expect(server, status, payload, 200, f"read the app's key {uid}")
-        status, payload = server.request(
-            "POST",
-            "/keys",
+        key = server.call(
+            f"create the app's key {uid}",
+            server.client.create_key,
             {
                 "uid": uid,
                 "name": APP_KEY_NAME,
@@ -252,10 +224,9 @@ def ensure_app_key(
                 "expiresAt": None,
             },
         )
-        _expect(server, status, payload, 201, f"create the app's key {uid}")
         if not done:
             done.append(f"created the app's key {uid}")
-    if not isinstance(payload, dict) or not hmac.compare_digest(str(payload.get("key")), derived):
+    if key is None or not hmac.compare_digest(str(key.key), derived):
         raise AppKeyError(
             f"Meilisearch at {server.url} holds the key {uid} under another value than "
             "the master key derives: it is not a Meilisearch server that derives keys."
@@ -266,14 +237,12 @@ def ensure_app_key(
 
 def _remove_rotated(server: _Server, uid: str) -> list[str]:
     """Delete the app keys of earlier uids (MEILISEARCH_API_KEY_UID was changed)."""
-    status, payload = server.request("GET", "/keys?limit=1000")
-    _expect(server, status, payload, 200, "list the keys")
+    keys = server.call("list the keys", server.client.get_keys, {"limit": 1000})
     done = []
-    for key in payload.get("results") or ():
-        if key.get("name") == APP_KEY_NAME and key.get("uid") != uid:
-            status, body = server.request("DELETE", f"/keys/{key['uid']}")
-            _expect(server, status, body, 204, f"delete the old app key {key['uid']}")
-            done.append(f"deleted the app's previous key {key['uid']}")
+    for key in keys.results if keys is not None else ():
+        if key.name == APP_KEY_NAME and key.uid != uid:
+            server.call(f"delete the old app key {key.uid}", server.client.delete_key, key.uid)
+            done.append(f"deleted the app's previous key {key.uid}")
     return done
 
 
