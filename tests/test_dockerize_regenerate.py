@@ -410,3 +410,23 @@ def test_the_run_ends_with_the_next_command_and_the_caveats(project: Path) -> No
     caveats = out[out.index(header) + 1 : -1]
     # Each caveat found is listed, as many as the header says.
     assert count >= 1 and len([c for c in caveats if c.startswith("  - ")]) == count, out
+
+
+def test_env_files_written_earlier_are_read_one_way(tmp_path):
+    from django_deploykit.docker.render import read_env_file
+
+    path = tmp_path / "secrets.env"
+    path.write_text(
+        "# a comment=with an equals sign\n"
+        "export SECRET_KEY='quoted value'\n"
+        'DB_PASSWORD="a=b"\n'
+        "  MEILISEARCH_MASTER_KEY = spaced  \n"
+        "MEILISEARCH_API_KEY=\n"
+        "not a line\n"
+    )
+    assert read_env_file(path) == {
+        "SECRET_KEY": "quoted value",
+        "DB_PASSWORD": "a=b",
+        "MEILISEARCH_MASTER_KEY": "spaced",
+        "MEILISEARCH_API_KEY": "",
+    }

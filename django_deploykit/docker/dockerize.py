@@ -20,7 +20,7 @@ from django_deploykit.docker.plan import (
     merge,
     saved_choices,
 )
-from django_deploykit.docker.render import render_all, venv_urls
+from django_deploykit.docker.render import read_env_file, render_all, venv_urls
 from django_deploykit.docker.source import carry_wheel, installed_source
 from django_deploykit.docker.targets import (
     ScaleOptions,
@@ -255,13 +255,7 @@ def _known_secrets(directory: Path) -> dict[str, str]:
     path = directory / ".env"
     if not path.is_file():
         return {}
-    known = {}
-    for line in path.read_text(errors="replace").splitlines():
-        name, sep, value = line.partition("=")
-        name = name.strip().removeprefix("export ").strip()
-        if sep and name in _KNOWN_NAMES and value.strip():
-            known[name] = value.strip().strip("'\"")
-    return known
+    return {k: v for k, v in read_env_file(path).items() if k in _KNOWN_NAMES and v}
 
 
 def _source(name: str, saved: Choices, flags: Choices) -> str:

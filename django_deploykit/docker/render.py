@@ -14,6 +14,7 @@ import re
 import secrets
 import textwrap
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -29,8 +30,9 @@ __all__ = [
     "app_environment",
     "app_secrets",
     "engine",
-    "search_init_secrets",
     "env_file",
+    "read_env_file",
+    "search_init_secrets",
     "render_all",
     "secret_values",
     "venv_urls",
@@ -209,6 +211,7 @@ def secret_values(plan: Plan, known: dict[str, str] | None = None) -> dict[str, 
 def render_all(plan: Plan, known_secrets: dict[str, str] | None = None) -> list[RenderedFile]:
     eng = engine()
     values = secret_values(plan, known_secrets)
+    stack_secrets = {**app_secrets(plan), **search_init_secrets(plan)}
     context = {
         "plan": plan,
         "facts": plan.facts,
@@ -216,7 +219,7 @@ def render_all(plan: Plan, known_secrets: dict[str, str] | None = None) -> list[
         "app_env": app_environment(plan),
         "app_secrets": app_secrets(plan),
         "search_init_secrets": search_init_secrets(plan),
-        "stack_secrets": {**app_secrets(plan), **search_init_secrets(plan)},
+        "stack_secrets": stack_secrets,
     }
 
     def render(name: str) -> str:
@@ -238,7 +241,7 @@ def render_all(plan: Plan, known_secrets: dict[str, str] | None = None) -> list[
     if plan.makefile:
         files.append(RenderedFile("Makefile", render("Makefile")))
     files.append(RenderedFile(".env", env_file(plan, values), 0o600, secret=True))
-    for name, file_name in {**app_secrets(plan), **search_init_secrets(plan)}.items():
+    for name, file_name in stack_secrets.items():
         # Written once, never shown. 0644 inside the 0700 secrets/ folder: compose
         # bind-mounts the file as it is, and the app's user must read it.
         files.append(RenderedFile(f"secrets/{file_name}", values[name] + "\n", 0o644, secret=True))
@@ -289,6 +292,18 @@ def venv_urls(plan: Plan, db_password: str) -> list[tuple[str, str]]:
     if plan.search:
         urls.append(("MEILISEARCH_URL", "http://127.0.0.1:7700"))
     return urls
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``NAME=value`` lines of an env file written earlier (``.env``, ``secrets.env``):
+    comments skipped, ``export`` and surrounding quotes removed, empty values kept."""
+    values = {}
+    for line in path.read_text(errors="replace").splitlines():
+        name, sep, value = line.strip().partition("=")
+        name = name.strip().removeprefix("export ").strip()
+        if sep and name and not name.startswith("#"):
+            values[name] = value.strip().strip("'\"")
+    return values
 
 
 def env_file(

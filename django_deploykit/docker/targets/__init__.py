@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from django_deploykit.docker.render import read_env_file
 from django_deploykit.docker.targets.options import TARGETS, ScaleOptions, check
 
 __all__ = [
@@ -49,9 +50,8 @@ def add_app_search_key(directory: Path, options: ScaleOptions, *, write: bool) -
         return []
     concerned = []
     for path in sorted((directory / "k8s" / "overlays").glob("*/secrets.env")):
-        lines = path.read_text(errors="replace").splitlines()
-        values = dict(line.split("=", 1) for line in lines if "=" in line and line[0] != "#")
-        master = values.get("MEILISEARCH_MASTER_KEY", "").strip()
+        values = read_env_file(path)
+        master = values.get("MEILISEARCH_MASTER_KEY", "")
         if not master or "MEILISEARCH_API_KEY" in values:
             continue
         concerned.append(str(path.relative_to(directory)))
@@ -73,9 +73,4 @@ def known_secrets(directory: Path, options: ScaleOptions) -> dict[str, str]:
     path = directory / "k8s" / "overlays" / "production" / "secrets.env"
     if not path.is_file():
         return {}
-    known = {}
-    for line in path.read_text(errors="replace").splitlines():
-        name, sep, value = line.partition("=")
-        if sep and not name.startswith("#") and value.strip():
-            known[name.strip()] = value.strip()
-    return known
+    return {name: value for name, value in read_env_file(path).items() if value}
