@@ -13,7 +13,7 @@ from django.db.migrations.recorder import MigrationRecorder
 from django_deploykit.dbcopy.backends import Adapter
 from django_deploykit.dbcopy.plan import Plan, Table, fk_fields
 from django_deploykit.dbcopy.report import Problem
-from django_deploykit.dbcopy.scan import Scan, scan_table
+from django_deploykit.dbcopy.scan import Scan, read_in_parallel, scan_flags, scan_problems
 from django_deploykit.dbcopy.schema import schema_problems
 from django_deploykit.dbcopy.state import TABLE as STATE_TABLE
 from django_deploykit.dbcopy.state import StateTable
@@ -43,14 +43,22 @@ def preflight(
         return problems  # the data checks need every table on both sides
     problems += _target_state(plan, source, target, truncate=truncate, resume=resume)
     problems += schema_problems(plan, source, target)
+    # Every row check of a table in one scan of it, and each FK's orphan check: all
+    # reads of the source, two at a time (see scan.py); the problems in plan order.
+    scans_of = {}
+    reads = []
     for table in plan.tables:
-        # Every row check of the table in one scan of it (see scan.py).
         scans = source.type_scans(table)
         if target.enforces_max_length:
             scans += _max_length_scans(table, source)
-        problems += scan_table(source, table, scans + target.source_scans(table, source))
+        scans_of[table.name] = scans + target.source_scans(table, source)
+        reads.append(partial(scan_flags, table=table, scans=scans_of[table.name]))
+        reads += [partial(orphans, table=table, field=f) for f in fk_fields(table.model)]
+    found = iter(read_in_parallel(source.connection.alias, reads))
+    for table in plan.tables:
+        problems += scan_problems(scans_of[table.name], next(found))
         for field in fk_fields(table.model):
-            problems += _dangling(table, field, source, target, keep_dangling)
+            problems += _dangling(table, field, next(found), target, keep_dangling)
     problems += target.target_problems(plan, source)
     problems += target.value_problems(plan, source)
     return problems
@@ -81,11 +89,11 @@ def field_label(field: models.Field) -> str:
     return f"{field.model._meta.label}.{field.name}"
 
 
-def _dangling(table: Table, field: models.ForeignKey, source: Adapter, target: Adapter,
+def _dangling(table: Table, field: models.ForeignKey, found: list[tuple], target: Adapter,
               keep: Sequence[str]) -> list[Problem]:  # fmt: skip
+    """The problems of ``found``, the rows ``orphans`` gave for ``field``."""
     # ForeignKey.db_constraint is missing from django-stubs.
     constrained: bool = field.db_constraint  # type: ignore[attr-defined]
-    found = orphans(source, table, field)
     if not found:
         return []
     label = field_label(field)

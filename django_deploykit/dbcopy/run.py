@@ -187,6 +187,8 @@ def dbcopy(source_spec: str, target_spec: str, options: Options,
         finally:
             target.end_load()
             found = digester.finish() if digester.is_alive() else {}
+    if options.verify and sent and not target.digests_while_loading:
+        found = bulk.digests_at_once(loads, sent, target.connection.alias)
     target.reset_sequences(plan.tables)
     result.copied = True
     if options.verify:
