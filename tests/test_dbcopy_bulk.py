@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import hashlib
 import os
+import zlib
+from collections.abc import Callable
 
 import pytest
 from django.db import connections
 
-from django_deploykit.dbcopy import Options, dbcopy
+from django_deploykit.dbcopy import Options, Progress, dbcopy
 from django_deploykit.dbcopy.backends import adapter_for
-from django_deploykit.dbcopy.bulk import prepare
-from django_deploykit.dbcopy.plan import build_plan
+from django_deploykit.dbcopy.bulk import TableLoad, prepare
+from django_deploykit.dbcopy.plan import Table, build_plan
 from django_deploykit.dbcopy.preflight import vendor_only_tables
 from django_deploykit.dbcopy.state import StateTable
 from tests.dbcopy_app import models as m
@@ -96,8 +99,6 @@ def test_a_value_the_server_changes_is_not_a_silent_half_copy(make_sqlite, make_
 
 @pytest.mark.mariadb
 def test_verification_sees_a_value_changed_after_the_stream(make_sqlite, make_server_db):
-    from django_deploykit.dbcopy import Progress
-
     source, _ = make_sqlite()
     fill_hostile(source)
     target, _ = make_server_db("mariadb")
@@ -144,7 +145,6 @@ def test_server_without_local_infile_falls_back_and_says_so(make_sqlite, make_se
 
 @pytest.mark.mariadb
 def test_local_infile_turned_off_during_the_copy_falls_back_to_inserts(make_sqlite, make_server_db):
-    from django_deploykit.dbcopy import Progress
     from tests.dbcopy_support import forget, register
 
     source, _ = make_sqlite()
@@ -181,8 +181,6 @@ def test_a_write_to_the_source_during_the_copy_cannot_leave_a_dangling_reference
     the target's anti-joins are skipped): a reference broken by the site half-way
     through the copy is not in it."""
     import sqlite3
-
-    from django_deploykit.dbcopy import Progress
 
     source, url = make_sqlite()
     fill(source)
@@ -266,3 +264,144 @@ def test_a_reference_broken_after_the_preflight_is_found(make_sqlite, make_serve
     assert any(
         f"dbcopy_app_book pk={first.pk}: author_id = 999999" in line for line in result.mismatches
     ), result.mismatches
+
+
+def _swap_titles(alias: str) -> None:
+    first, second = m.Book.objects.using(alias).order_by("pk")[:2]
+    m.Book.objects.using(alias).filter(pk=first.pk).update(title=second.title)
+    m.Book.objects.using(alias).filter(pk=second.pk).update(title=first.title)
+
+
+def _move_a_tab(alias: str) -> None:
+    m.Book.objects.using(alias).filter(title="tab\there").update(title="ta\tbhere")
+
+
+def _copy_another_row(alias: str) -> None:
+    other = m.Book.objects.using(alias).order_by("pk")[2]
+    m.Book.objects.using(alias).filter(pk=other.pk - 1).update(
+        author=other.author_id, title=other.title, body=other.body, price=other.price,
+        published=other.published,
+    )  # fmt: skip
+
+
+def _lose_a_row(alias: str) -> None:
+    through = m.Book.tags.through.objects.using(alias)
+    through.filter(pk=through.order_by("-pk")[0].pk).delete()
+
+
+def _change_one_byte(alias: str) -> None:
+    book = m.Book.objects.using(alias).order_by("pk")[0]
+    m.Book.objects.using(alias).filter(pk=book.pk).update(body="#" + book.body[1:])
+
+
+def _lose_microseconds(alias: str) -> None:
+    book = m.Book.objects.using(alias).order_by("pk")[1]
+    assert book.published.microsecond
+    m.Book.objects.using(alias).filter(pk=book.pk).update(
+        published=book.published.replace(microsecond=0)
+    )
+
+
+CHANGES = {
+    "swapped titles": ("dbcopy_app_book", _swap_titles),
+    "a tab moved": ("dbcopy_app_book", _move_a_tab),
+    "a copy of another row": ("dbcopy_app_book", _copy_another_row),
+    "a row lost": ("dbcopy_app_book_tags", _lose_a_row),
+    "one byte": ("dbcopy_app_book", _change_one_byte),
+    "microseconds lost": ("dbcopy_app_book", _lose_microseconds),
+}
+
+
+@pytest.mark.parametrize("change", CHANGES)
+@pytest.mark.parametrize("kind", BOTH)
+def test_verification_sees_every_change_to_streamed_rows(kind, change, make_sqlite,
+                                                         make_server_db):  # fmt: skip
+    """A change made to a streamed table inside its own transaction, after its rows were
+    sent and hashed, is committed with it: the server's digest must differ."""
+    source, _ = make_sqlite()
+    fill_hostile(source)
+    target, _ = make_server_db(kind)
+    assert streamed(source, target) >= STREAMED
+    table, tamper = CHANGES[change]
+
+    class Tamper(Progress):
+        def start(self, table: Table, total: int) -> None:
+            self.table = table.name
+
+        def finish(self) -> None:
+            if self.table == table:
+                tamper(target)
+
+    result = dbcopy(source, target, Options(), progress=Tamper())
+    assert result.copied and result.verified is False, result.as_dict()
+    assert any(mismatch.startswith(f"{table}:") for mismatch in result.mismatches), (
+        result.mismatches
+    )
+
+
+def _titles_a_crc32_sum_cannot_tell_apart(line: Callable[[int, str], bytes]) -> tuple[str, str]:
+    """Two titles whose swap between rows 1 and 2 leaves the sum of the rows' CRC32s as
+    it was. CRC32 is affine: for titles of one length crc(row 1) XOR crc(row 2) is the
+    same whatever the title, so crc(row 1) - crc(row 2) takes only 2^(bits set) values,
+    and two titles among a few thousand share one."""
+    seen: dict[int, str] = {}
+    for i in range(20000):
+        title = hashlib.sha1(str(i).encode()).hexdigest()
+        gap = zlib.crc32(line(1, title)) - zlib.crc32(line(2, title))
+        if gap in seen:
+            return seen[gap], title
+        seen[gap] = title
+    raise AssertionError("no pair found")
+
+
+@pytest.mark.mariadb
+def test_values_swapped_where_a_sum_of_crc32s_cancels_out_are_seen(make_sqlite, make_server_db):
+    source, _ = make_sqlite()
+    target, _ = make_server_db("mariadb")
+    author = m.Author.objects.using(source).create(name="A")
+    when = datetime.datetime(2024, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    spec = streaming_spec(source, target, "dbcopy_app_book")
+    text = {"author_id": str(author.pk), "body": "b", "price": "1.00",
+            "published": "2024-01-01 12:00:00.123456"}  # fmt: skip
+
+    def line(pk: int, title: str) -> bytes:
+        values = {**text, "id": str(pk), "title": title}
+        return "\t".join(values[column] for column in spec.columns).encode()
+
+    first, second = _titles_a_crc32_sum_cannot_tell_apart(line)
+    m.Book.objects.using(source).bulk_create(
+        m.Book(pk=pk, author=author, title=title, body="b", price=decimal.Decimal("1.00"),
+               published=when)
+        for pk, title in ((1, first), (2, second))
+    )  # fmt: skip
+    plain_sum = (
+        "SELECT SUM(CRC32(CONCAT_WS(CHAR(9), "
+        + ", ".join(f"IFNULL({r}, CONCAT(CHAR(92), 'N'))" for r in spec.renders)
+        + "))) FROM dbcopy_app_book"
+    )
+    sums = []
+
+    class Swap(Progress):
+        def start(self, table: Table, total: int) -> None:
+            self.table = table.name
+
+        def finish(self) -> None:
+            if self.table != "dbcopy_app_book":
+                return
+            with connections[target].cursor() as cursor:
+                cursor.execute(plain_sum)
+                sums.append(cursor.fetchone()[0])
+                _swap_titles(target)
+                cursor.execute(plain_sum)
+                sums.append(cursor.fetchone()[0])
+
+    result = dbcopy(source, target, Options(), progress=Swap())
+    assert sums[0] == sums[1]  # a digest of plain CRC32 sums would have passed the swap
+    assert m.Book.objects.using(target).get(pk=1).title == second
+    assert result.verified is False
+    assert any(mismatch.startswith("dbcopy_app_book:") for mismatch in result.mismatches)
+
+
+def streaming_spec(source: str, target: str, table: str) -> TableLoad:
+    src, dst = adapter_for(connections[source]), adapter_for(connections[target])
+    return prepare(build_plan().tables, src, dst)[0][table]

@@ -582,8 +582,9 @@ class Digester(threading.Thread):
         return dict(self.found)
 
 
-def digests_at_once(loads: dict[str, TableLoad], sent: dict[str, Digest], alias: str,
-                    workers: int = 2) -> dict[str, Digest]:
+def digests_at_once(
+    loads: dict[str, TableLoad], sent: dict[str, Digest], alias: str, workers: int = 2
+) -> dict[str, Digest]:
     """The target digests of the ``sent`` tables, asked ``workers`` at a time once the
     load is over (where they cannot run beside it): the largest tables first, so that
     the last one to finish is a small one. The tables not found are for the caller."""

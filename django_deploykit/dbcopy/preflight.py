@@ -13,7 +13,7 @@ from django.db.migrations.recorder import MigrationRecorder
 from django_deploykit.dbcopy.backends import Adapter
 from django_deploykit.dbcopy.plan import Plan, Table, fk_fields
 from django_deploykit.dbcopy.report import Problem
-from django_deploykit.dbcopy.scan import Scan, read_in_parallel, scan_flags, scan_problems
+from django_deploykit.dbcopy.scan import Read, Scan, read_in_parallel, scan_flags, scan_problems
 from django_deploykit.dbcopy.schema import schema_problems
 from django_deploykit.dbcopy.state import TABLE as STATE_TABLE
 from django_deploykit.dbcopy.state import StateTable
@@ -46,7 +46,7 @@ def preflight(
     # Every row check of a table in one scan of it, and each FK's orphan check: all
     # reads of the source, two at a time (see scan.py); the problems in plan order.
     scans_of = {}
-    reads = []
+    reads: list[Read] = []
     for table in plan.tables:
         scans = source.type_scans(table)
         if target.enforces_max_length:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from django_deploykit.dbcopy.plan import Table
     from django_deploykit.dbcopy.report import Problem
 
-__all__ = ["Scan", "read_in_parallel", "scan_flags", "scan_problems"]
+__all__ = ["Read", "Scan", "read_in_parallel", "scan_flags", "scan_problems"]
 
 Read = Callable[["Adapter"], Any]
 
