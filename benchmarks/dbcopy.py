@@ -5,6 +5,8 @@ dumpdata+loaddata, on the same rows in one run.
     .venv/bin/python benchmarks/dbcopy.py                      # 205 200 rows, both servers
     .venv/bin/python benchmarks/dbcopy.py --scale 5 --no-dumpdata   # ~1M rows, memory check
     .venv/bin/python benchmarks/dbcopy.py --target postgres
+    git worktree add /tmp/base main   # then, the same rows through the code of main too:
+    .venv/bin/python benchmarks/dbcopy.py --baseline /tmp/base
 
 The machine may be shared: the load average is printed, and the ratios (same rows, same
 run) are the figures to compare, not the seconds.
@@ -40,13 +42,16 @@ SERVERS = {
 APP_TABLES = ["dbcopy_app_tag", "dbcopy_app_author", "dbcopy_app_book", "dbcopy_app_book_tags"]
 
 
-def setup_django(source: str, target: str | None = None) -> None:
-    """``target`` is "kind:database"."""
+def setup_django(source: str, target: str | None = None, code: str = "") -> None:
+    """``target`` is "kind:database"; ``code`` a checkout whose deploykit is imported
+    instead of this one's (the baseline)."""
     import dj_database_url
     import django
     from django.conf import settings
 
     sys.path.insert(0, str(ROOT))
+    if code:
+        sys.path.insert(0, code)
     databases = {"default": dj_database_url.parse(f"sqlite:///{source}")}
     if target:
         kind, name = target.split(":")
@@ -104,12 +109,15 @@ def child_build(source: str, scale: int) -> dict:
     return {"rows": tags + authors + books + books * 3}  # fmt: skip
 
 
-def child_dbcopy(source: str, target: str, verify: bool) -> dict:
+def child_dbcopy(source: str, target: str, verify: bool, code: str = "") -> dict:
     from io import StringIO
 
     from django.core.management import call_command
 
-    setup_django(source, target)
+    setup_django(source, target, code)
+    import django_deploykit
+
+    assert Path(django_deploykit.__file__).is_relative_to(code or ROOT), django_deploykit.__file__
     out = StringIO()
     started = time.perf_counter()
     argv = ["--from", "default", "--to", "target", "--json", "-v", "0"]
@@ -253,7 +261,8 @@ def load() -> str:
     return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def bench(kind: str, source: str, work: str, dumpdata: bool, fixture: str | None) -> dict:
+def bench(kind: str, source: str, work: str, dumpdata: bool, fixture: str | None,
+          baseline: str) -> dict:  # fmt: skip
     results = {}
     try:
         for verify in (True, False):
@@ -261,6 +270,9 @@ def bench(kind: str, source: str, work: str, dumpdata: bool, fixture: str | None
             results["dbcopy" + ("" if verify else " --no-verify")] = run_child(
                 "dbcopy", source, target, verify
             )
+        if baseline:
+            target = fresh_target(kind, f"{PREFIX}_dbcopy", source)
+            results[BASELINE] = run_child("dbcopy", source, target, True, baseline)
         target = fresh_target(kind, f"{PREFIX}_infile", source)
         bulk = "export + LOAD DATA LOCAL INFILE" if kind == "mariadb" else "export + COPY FROM"
         results[bulk] = run_child("infile", source, target, work)
@@ -278,6 +290,7 @@ def bench(kind: str, source: str, work: str, dumpdata: bool, fixture: str | None
 
 
 DUMP: dict = {}
+BASELINE = "dbcopy of --baseline"
 PREFIX = f"deploykit_bench_{os.getpid()}"  # two runs at once do not share databases
 
 
@@ -294,6 +307,9 @@ def report(kind: str, rows: int, results: dict) -> None:
             print(f"{'  of which loading':<34}{r['load_seconds']:>9.2f}")
     bulk = [k for k in results if k.startswith("export")][0]
     print(f"default dbcopy vs {bulk}: {results[bulk]['seconds'] / default:.2f}x (goal >= 1.0x)")
+    if BASELINE in results:
+        ratio = results[BASELINE]["seconds"] / default
+        print(f"default dbcopy vs the baseline's: {ratio:.2f}x (above 1: this code is faster)")
     if "dumpdata + loaddata" in results:
         ratio = results["dumpdata + loaddata"]["seconds"] / default
         print(f"default dbcopy vs dumpdata + loaddata: {ratio:.1f}x (goal >= 50x)")
@@ -309,6 +325,12 @@ def main() -> None:
         "--no-dumpdata",
         action="store_true",
         help="skip dumpdata+loaddata (about 7 minutes per 205 200 rows)",
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="DIR",
+        default="",
+        help="also run the default dbcopy with the deploykit of this checkout (e.g. main's)",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("args", nargs="?", help=argparse.SUPPRESS)
@@ -337,7 +359,8 @@ def main() -> None:
             fixture = f"{work}/dump.json"
             DUMP.update(run_child("dumpdata", source, fixture))
         for kind in kinds:
-            report(kind, rows, bench(kind, source, work, not opts.no_dumpdata, fixture))
+            results = bench(kind, source, work, not opts.no_dumpdata, fixture, opts.baseline)
+            report(kind, rows, results)
     finally:
         for path in Path(work).iterdir():
             path.unlink()
