@@ -65,7 +65,11 @@ def test_streamed_tables_are_exact_and_verified(kind, make_sqlite, make_server_d
     source, _ = make_sqlite()
     fill_hostile(source)
     if kind == "mariadb":  # PostgreSQL text cannot hold a NUL (pre-flight refuses it)
-        m.Author.objects.using(source).create(name="nul\0inside\\0 and\t\0🎉")
+        author = m.Author.objects.using(source).create(name="nul\0inside\\0 and\t\0🎉")
+        m.Book.objects.using(source).create(  # a long text: escaped in Python, not SQLite
+            author=author, title="nul", body="\0 a NUL\\0, tabs\t\t\\t 🎉\0" * 40,
+            price=decimal.Decimal("1.50"), published=datetime.datetime(2024, 1, 1, tzinfo=UTC),
+        )  # fmt: skip
     target, _ = make_server_db(kind)
     assert streamed(source, target) >= STREAMED  # the path under test is the one taken
     result = dbcopy(source, target, Options())

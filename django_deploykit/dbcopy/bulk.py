@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import errno
+import fcntl
 import hashlib
 import os
 import queue
@@ -48,7 +49,7 @@ __all__ = [
 ]  # fmt: skip
 
 _FETCH = 2000  # rows per fetch from SQLite and per write to the server
-Format = Callable[[Any], str]
+Format = Callable[[Any], bytes]
 
 
 # The server's refusals of LOAD DATA LOCAL (local_infile turned off, or not allowed).
@@ -99,40 +100,39 @@ class TableLoad:
     columns: tuple[str, ...]  # in the order of each line
     sqlite_text: str  # SQLite expression for the first columns' text, "" when none
     formats: tuple[Format, ...]  # for the remaining columns, in Python
+    selects: tuple[str, ...]  # what SQLite reads for each of those
     load_targets: tuple[str, ...]  # MariaDB: a column or a @variable set from it
     load_sets: tuple[str, ...]  # MariaDB: SET clauses for the variables
     renders: tuple[str, ...]  # SQL giving the stored value back as the sent text
 
 
 # --- formatting: one SQLite value to the text both servers parse -----------------------
-def _escape(text: str) -> str:
+_SEPARATORS = b"\\\t\n\r"
+
+
+def _text(value: bytes) -> bytes:
     # The escapes LOAD DATA and COPY's text format share; a tab, newline or backslash can
-    # then never be taken for a separator. NUL is refused by pre-flight on PostgreSQL.
-    return (
-        text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
-        .replace("\r", "\\r").replace("\0", "\\0")
-    )  # fmt: skip
+    # then never be taken for a separator (NULs are escaped per line, see _blocks). The
+    # value comes as its UTF-8 bytes; one C call (translate) tells that most need nothing.
+    if len(value.translate(None, _SEPARATORS)) != len(value):
+        return (
+            value.replace(b"\\", b"\\\\").replace(b"\t", b"\\t").replace(b"\n", b"\\n")
+            .replace(b"\r", b"\\r")
+        )  # fmt: skip
+    return value
 
 
-def _text(value: Any) -> str:
-    if type(value) is not str:
-        if isinstance(value, (bytes, memoryview)):
-            raise ValueError("a binary value is stored in a text column")
-        value = str(value)
-    return _escape(value)
+def _integer(value: Any) -> bytes:
+    return b"%d" % int(value)
 
 
-def _integer(value: Any) -> str:
-    return str(int(value))
-
-
-def _datetime(value: Any) -> str:
+def _datetime(value: Any) -> bytes:
     parsed = _parse_datetime(value)
     if parsed.tzinfo is not None:
         if not settings.USE_TZ:
             raise ValueError(f"{value!r} has a time zone but USE_TZ is False")
         parsed = parsed.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-    return parsed.isoformat(" ", "microseconds")
+    return parsed.isoformat(" ", "microseconds").encode()
 
 
 def _parse_datetime(value: Any) -> datetime.datetime:
@@ -149,16 +149,16 @@ def _parse_datetime(value: Any) -> datetime.datetime:
         return parsed
 
 
-def _date(value: Any) -> str:
-    return datetime.date.fromisoformat(str(value)).isoformat()
+def _date(value: Any) -> bytes:
+    return datetime.date.fromisoformat(str(value)).isoformat().encode()
 
 
-def _time(value: Any) -> str:
-    return datetime.time.fromisoformat(str(value)).isoformat("microseconds")
+def _time(value: Any) -> bytes:
+    return datetime.time.fromisoformat(str(value)).isoformat("microseconds").encode()
 
 
-def _uuid(value: Any) -> str:
-    return uuid.UUID(str(value)).hex
+def _uuid(value: Any) -> bytes:
+    return uuid.UUID(str(value)).hex.encode()
 
 
 def _decimal(field: models.DecimalField, connection: BaseDatabaseWrapper) -> Format:
@@ -167,21 +167,21 @@ def _decimal(field: models.DecimalField, connection: BaseDatabaseWrapper) -> For
     col = field.get_col(field.model._meta.db_table)
     readers = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
 
-    def fmt(value: Any) -> str:
+    def fmt(value: Any) -> bytes:
         for reader in readers:
             value = reader(value, col, connection)
         number = cast(decimal.Decimal, value)
-        return f"{number.copy_abs() if number.is_zero() else number:f}"
+        return f"{number.copy_abs() if number.is_zero() else number:f}".encode()
 
     return fmt
 
 
-def _binary_mysql(value: Any) -> str:
-    return bytes(value).hex().upper()
+def _binary_mysql(value: Any) -> bytes:
+    return bytes(value).hex().upper().encode()
 
 
-def _binary_postgres(value: Any) -> str:
-    return "\\\\x" + bytes(value).hex()  # bytea's \x form, its backslash escaped for COPY
+def _binary_postgres(value: Any) -> bytes:
+    return b"\\\\x" + bytes(value).hex().encode()  # bytea's \x form, its backslash escaped for COPY
 
 
 # --- which columns can take the path, and how the servers render them back -------------
@@ -280,7 +280,7 @@ def _table_load(table: Table, source: Adapter, target: Adapter) -> TableLoad | N
     """How to stream ``table``, or None when it must take the ORM path."""
     src, dst = source.connection, target.connection
     by_sqlite: list[tuple[str, str, str, str]] = []  # (column, SQLite text, load target, render)
-    by_python: list[tuple[str, Format, str, str, str]] = []
+    by_python: list[tuple[str, Format, str, str, str, str]] = []
     for i, field in enumerate(table.fields):
         column = cast(str, field.column)
         col = target.quote(column)
@@ -298,30 +298,38 @@ def _table_load(table: Table, source: Adapter, target: Adapter) -> TableLoad | N
             if pg is None:
                 return None
             (fmt, render), load_target = pg, col
-        text = _sqlite_text(source, column, fmt)
+        text = _sqlite_text(source, column, fmt, stored)
         if text is not None:
             by_sqlite.append((column, text, load_target, render))
         else:
-            by_python.append((column, fmt, load_target, set_clause, render))
-    # SQLite writes the text of integers and text columns itself (in C, far faster than
-    # Python); they go first on each line, the columns Python formats after them.
+            select = _sqlite_select(source.quote(column), fmt)
+            by_python.append((column, fmt, load_target, set_clause, render, select))
+    # SQLite writes the text of integers and short text columns itself (in C, faster
+    # than Python); they go first on each line, the columns Python formats after them.
     return TableLoad(
         table,
         tuple(c[0] for c in by_sqlite) + tuple(c[0] for c in by_python),
         " || char(9) || ".join(c[1] for c in by_sqlite),
         tuple(c[1] for c in by_python),
+        tuple(c[5] for c in by_python),
         tuple(c[2] for c in by_sqlite) + tuple(c[2] for c in by_python),
         tuple(c[3] for c in by_python if c[3]),
         tuple(c[3] for c in by_sqlite) + tuple(c[4] for c in by_python),
     )
 
 
-def _sqlite_text(source: Adapter, column: str, fmt: Format) -> str | None:
-    """SQLite's expression for the column's line text, when it can write it exactly."""
+# Long text: SQLite's replace() copies each value four times whether or not it holds a
+# separator; Python looks once (_text) and copies only the few that do.
+_LONG_TEXT = (models.TextField, models.JSONField)
+
+
+def _sqlite_text(source: Adapter, column: str, fmt: Format, field: models.Field) -> str | None:
+    """SQLite's expression for the column's line text, when it writes it exactly and
+    faster than Python would."""
     col = source.quote(column)
     if fmt is _integer:  # pre-flight proved these are SQLite integers (or NULL)
         return f"coalesce(CAST({col} AS TEXT), '\\N')"
-    if fmt is not _text:
+    if fmt is not _text or isinstance(field, _LONG_TEXT):
         return None
     # SQLite's replace() cannot match a NUL: _blocks escapes those, the only NULs a line
     # can hold.
@@ -330,16 +338,26 @@ def _sqlite_text(source: Adapter, column: str, fmt: Format) -> str | None:
     return f"coalesce({col}, '\\N')"
 
 
+def _sqlite_select(col: str, fmt: Format) -> str:
+    """What SQLite reads for a column Python formats."""
+    if fmt is _text:
+        return f"CAST({col} AS BLOB)"  # its UTF-8 bytes: nothing decoded, nothing encoded again
+    if fmt in (_datetime, _date, _time):
+        # The stored text, past the converters Django gives sqlite3 for these declared
+        # types (parsers in Python); the formats parse it in C (fromisoformat).
+        return f"CAST({col} AS TEXT)"
+    return col
+
+
 # --- streaming ---------------------------------------------------------------------------
 def _blocks(source: Adapter, spec: TableLoad, digests: bool, vendor: str,
             counted: list[Digest]) -> Generator[bytes, None, None]:  # fmt: skip
     """The table as text blocks; ``counted`` receives the digest when the table ends."""
     q = source.quote
-    python_columns = spec.columns[len(spec.columns) - len(spec.formats) :]
     # SQLite's part comes as UTF-8 bytes (a BLOB): no str of four bytes per character
     # (one emoji makes a whole text that wide), no decoding and encoding again.
     first = [f"CAST({spec.sqlite_text} AS BLOB)"] if spec.sqlite_text else []
-    selects = first + [q(c) for c in python_columns]
+    selects = first + list(spec.selects)
     pk = q(cast(str, spec.table.pk.column))
     formats = spec.formats
     start = len(first)  # the row's first value is SQLite's text
@@ -356,7 +374,7 @@ def _blocks(source: Adapter, spec: TableLoad, digests: bool, vendor: str,
                     b"\t".join(
                         [*row[:start]]
                         + [
-                            b"\\N" if v is None else fmt(v).encode()
+                            b"\\N" if v is None else fmt(v)
                             for fmt, v in zip(formats, row[start:], strict=True)
                         ]
                     )
@@ -407,6 +425,8 @@ class _Feeder(threading.Thread):
     def run(self) -> None:
         try:
             with open(self.path, "wb", buffering=0) as fifo:
+                with suppress(OSError):
+                    fcntl.fcntl(fifo.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
                 for block in self.blocks:
                     if self.aborted:
                         return
