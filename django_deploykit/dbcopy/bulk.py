@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime
 import decimal
 import errno
-import fcntl
 import hashlib
 import os
 import queue
@@ -412,6 +411,14 @@ def _load_postgres(spec: TableLoad, source: Adapter, target: Adapter, digests: b
     return counted[0]
 
 
+try:
+    import fcntl
+
+    _SET_PIPE_SIZE = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only
+except ImportError:  # Windows
+    _SET_PIPE_SIZE = None
+
+
 class _Feeder(threading.Thread):
     """Writes the table's text into the FIFO the server's LOAD DATA reads from."""
 
@@ -425,8 +432,9 @@ class _Feeder(threading.Thread):
     def run(self) -> None:
         try:
             with open(self.path, "wb", buffering=0) as fifo:
-                with suppress(OSError):
-                    fcntl.fcntl(fifo.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+                if _SET_PIPE_SIZE is not None:  # Linux: 16 writes of 64 KB become one
+                    with suppress(OSError):
+                        fcntl.fcntl(fifo.fileno(), _SET_PIPE_SIZE, 1 << 20)
                 for block in self.blocks:
                     if self.aborted:
                         return
